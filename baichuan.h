@@ -1,0 +1,1021 @@
+/* baichuan.h - v0.1.0 - run Baichuan 2 language models in one C header. No warranty.
+
+   QUICK START
+      Do this:
+         #define BAICHUAN_IMPLEMENTATION
+      before you include this file in *one* C or C++ file to create the implementation.
+
+         #define BAICHUAN_IMPLEMENTATION
+         #include "baichuan.h"
+
+         bc_error err;
+         bc_model *model;
+         if (bc_model_load(&model, "model.gguf", NULL, &err) != BC_OK) {
+             fprintf(stderr, "%s\n", err.message); return 1;
+         }
+         ... bc_context_create, bc_generate, see examples/simple.c ...
+         bc_model_free(model);
+
+      Build:  cc -O2 -march=native app.c -lm -lpthread
+
+   TABLE OF CONTENTS (each heading appears twice: declarations, then implementation)
+      1. Platform          allocation macros, errors, file access, threads, timing
+      2. Numbers           fp16 / bf16 <-> f32
+      3. Model file        GGUF v3 reader and writer
+      4. Quantization      block formats, reference quantize / dequantize
+      5. Kernels           thread pool, scalar reference kernels, SIMD variants
+      6. Tokenizer         SentencePiece model file, BPE encode, streaming decode
+      7. Model             load and validate, forward pass, KV cache
+      8. Generation        sampler (Hugging Face semantics), generate loop, chat prompt
+      9. CUDA              declarations of baichuan_cuda.cu (BC_CUDA)
+
+   BUILD OPTIONS (define before the #include that has BAICHUAN_IMPLEMENTATION)
+      BAICHUAN_STATIC      every public function becomes static (private copy per TU)
+      BC_NO_THREADS        no pthreads: single-threaded, for microcontroller builds
+      BC_NO_SIMD           compile only the scalar reference kernels
+      BC_FORCE_SCALAR      compile SIMD kernels but run the scalar reference everywhere
+      BC_NO_MMAP           read model files into memory instead of mapping them
+      BC_NO_STDIO          no file access at all: load models from a caller's buffer
+      BC_MALLOC(sz) BC_REALLOC(p,newsz) BC_FREE(p)
+                           allocation hooks; define all three or none
+      BC_MAX_ALLOC         largest single allocation an untrusted file may cause
+                           (default 1 << 40)
+      BC_CUDA              declare the bc_cuda_* offload API (link baichuan_cuda.cu)
+
+   ERRORS
+      Fallible functions return a bc_result (BC_OK = 0, negative on failure) and take
+      an optional bc_error* that receives a one-line message. The library never prints,
+      never exits and never aborts.
+
+   THREAD SAFETY
+      A bc_model is read-only after loading: several bc_context objects, each used by one
+      thread at a time, may share one model.
+
+   VERSION HISTORY
+      0.1.0  first release: GGUF, tokenizer, 7B (RoPE) and 13B (ALiBi) forward pass
+
+   LICENSE: MIT, see the end of the file.
+*/
+
+#ifndef BAICHUAN_H
+#define BAICHUAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_VERSION_MAJOR 0
+#define BC_VERSION_MINOR 1
+#define BC_VERSION_PATCH 0
+#define BC_VERSION_STRING "0.1.0"
+
+#ifdef BAICHUAN_STATIC
+#define BC_API static
+#else
+#define BC_API extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==========================================================================
+   1. Platform: errors
+   ========================================================================== */
+
+typedef enum bc_result {
+    BC_OK              =  0,
+    BC_ERR_IO          = -1,  /* file missing, unreadable, short write */
+    BC_ERR_FORMAT      = -2,  /* corrupt or malformed input */
+    BC_ERR_NOMEM       = -3,  /* allocation failed or would exceed BC_MAX_ALLOC */
+    BC_ERR_INVALID     = -4,  /* bad argument from the caller */
+    BC_ERR_UNSUPPORTED = -5,  /* valid input this build cannot handle */
+    BC_ERR_RANGE       = -6,  /* token id, position or context length out of range */
+    BC_ERR_SHAPE       = -7,  /* tensor missing or of the wrong shape / type */
+    BC_ERR_CUDA        = -8   /* CUDA runtime error */
+} bc_result;
+
+typedef struct bc_error {
+    bc_result code;
+    char message[256];
+} bc_error;
+
+BC_API const char *bc_result_string(bc_result r);
+
+/* ==========================================================================
+   2. Numbers
+   ========================================================================== */
+
+BC_API float    bc_fp16_to_f32(uint16_t h);
+BC_API uint16_t bc_f32_to_fp16(float f);   /* round to nearest even, like torch */
+BC_API float    bc_bf16_to_f32(uint16_t h);
+BC_API uint16_t bc_f32_to_bf16(float f);   /* round to nearest even, like torch */
+
+/* ==========================================================================
+   3. Model file: GGUF v3 (v2 accepted)
+   ========================================================================== */
+
+/* Tensor element types; the values are GGML's, so files interoperate. */
+typedef enum bc_type {
+    BC_TYPE_F32  = 0,
+    BC_TYPE_F16  = 1,
+    BC_TYPE_Q4_0 = 2,
+    BC_TYPE_Q8_0 = 8,
+    BC_TYPE_BF16 = 30
+} bc_type;
+
+typedef enum bc_gguf_type {
+    BC_GGUF_UINT8 = 0, BC_GGUF_INT8 = 1, BC_GGUF_UINT16 = 2, BC_GGUF_INT16 = 3,
+    BC_GGUF_UINT32 = 4, BC_GGUF_INT32 = 5, BC_GGUF_FLOAT32 = 6, BC_GGUF_BOOL = 7,
+    BC_GGUF_STRING = 8, BC_GGUF_ARRAY = 9, BC_GGUF_UINT64 = 10, BC_GGUF_INT64 = 11,
+    BC_GGUF_FLOAT64 = 12
+} bc_gguf_type;
+
+/* A string inside the file: not NUL-terminated. */
+typedef struct bc_str {
+    const char *ptr;
+    uint64_t len;
+} bc_str;
+
+typedef struct bc_gguf_kv {
+    bc_str key;
+    bc_gguf_type type;        /* for arrays: BC_GGUF_ARRAY */
+    bc_gguf_type elem_type;   /* for arrays: element type, else == type */
+    uint64_t n;               /* for arrays: element count, else 1 */
+    const uint8_t *data;      /* the value (or first element) inside the file */
+} bc_gguf_kv;
+
+typedef struct bc_gguf_tensor {
+    bc_str name;
+    uint32_t n_dims;
+    int64_t ne[4];            /* GGML order: ne[0] is the contiguous (column) dimension */
+    bc_type type;
+    uint64_t offset;          /* from the start of the data section */
+    uint64_t nbytes;
+    const void *data;         /* inside the file */
+} bc_gguf_tensor;
+
+typedef struct bc_gguf {
+    uint32_t version;
+    uint64_t n_kv;
+    bc_gguf_kv *kv;
+    uint64_t n_tensors;
+    bc_gguf_tensor *tensors;
+    uint64_t alignment;
+    uint64_t data_offset;
+    const uint8_t *base;      /* the whole file */
+    uint64_t size;
+    void *owned_;             /* mapping or heap copy, released by bc_gguf_close */
+    uint64_t owned_size_;
+    int owned_kind_;
+} bc_gguf;
+
+/* Open a file (mmap unless BC_NO_MMAP), or parse a caller's buffer, which must outlive
+   the bc_gguf. Every count, length and offset is checked against the file size. */
+BC_API bc_result bc_gguf_open_file(bc_gguf *g, const char *path, bc_error *err);
+BC_API bc_result bc_gguf_open_buffer(bc_gguf *g, const void *data, uint64_t size, bc_error *err);
+BC_API void      bc_gguf_close(bc_gguf *g);   /* accepts a zeroed or closed bc_gguf */
+
+BC_API const bc_gguf_kv     *bc_gguf_find_kv(const bc_gguf *g, const char *key);
+BC_API const bc_gguf_tensor *bc_gguf_find_tensor(const bc_gguf *g, const char *name);
+/* Typed getters: BC_OK, or BC_ERR_FORMAT when the key is missing or of another type
+   (integer getters accept any integer type whose value fits). */
+BC_API bc_result bc_gguf_get_u32(const bc_gguf *g, const char *key, uint32_t *out);
+BC_API bc_result bc_gguf_get_f32(const bc_gguf *g, const char *key, float *out);
+BC_API bc_result bc_gguf_get_bool(const bc_gguf *g, const char *key, int *out);
+BC_API bc_result bc_gguf_get_str(const bc_gguf *g, const char *key, bc_str *out);
+/* Element i of an array of strings: O(1) after the reader indexed the array. */
+BC_API bc_result bc_gguf_array_str(const bc_gguf *g, const bc_gguf_kv *kv, uint64_t i, bc_str *out);
+
+/* Writer: add metadata and tensor descriptions, then stream tensor data in order. */
+typedef struct bc_gguf_writer bc_gguf_writer;
+BC_API bc_result bc_gguf_writer_create(bc_gguf_writer **w, bc_error *err);
+BC_API void      bc_gguf_writer_free(bc_gguf_writer *w);
+BC_API bc_result bc_gguf_writer_set_u32(bc_gguf_writer *w, const char *key, uint32_t v);
+BC_API bc_result bc_gguf_writer_set_i32(bc_gguf_writer *w, const char *key, int32_t v);
+BC_API bc_result bc_gguf_writer_set_f32(bc_gguf_writer *w, const char *key, float v);
+BC_API bc_result bc_gguf_writer_set_bool(bc_gguf_writer *w, const char *key, int v);
+BC_API bc_result bc_gguf_writer_set_str(bc_gguf_writer *w, const char *key, const char *v);
+BC_API bc_result bc_gguf_writer_set_arr(bc_gguf_writer *w, const char *key, bc_gguf_type elem_type,
+                                        const void *data, uint64_t n);
+BC_API bc_result bc_gguf_writer_set_arr_str(bc_gguf_writer *w, const char *key,
+                                            const char *const *strs, const uint64_t *lens, uint64_t n);
+BC_API bc_result bc_gguf_writer_add_tensor(bc_gguf_writer *w, const char *name, bc_type type,
+                                           uint32_t n_dims, const int64_t *ne);
+/* Writes the header and tensor infos; then call write_tensor once per tensor, in the
+   order they were added, with exactly bc_tensor_nbytes() bytes each. */
+BC_API bc_result bc_gguf_writer_begin(bc_gguf_writer *w, const char *path, bc_error *err);
+BC_API bc_result bc_gguf_writer_write_tensor(bc_gguf_writer *w, const void *data, uint64_t nbytes,
+                                             bc_error *err);
+BC_API bc_result bc_gguf_writer_end(bc_gguf_writer *w, bc_error *err);
+
+/* ==========================================================================
+   4. Quantization
+   ========================================================================== */
+
+#define BC_QK4_0 32
+#define BC_QK8_0 32
+
+typedef struct bc_block_q4_0 {
+    uint16_t d;               /* fp16 scale */
+    uint8_t qs[BC_QK4_0 / 2]; /* nibbles, offset by 8: low nibble of qs[j] is x[j], high is x[j+16] */
+} bc_block_q4_0;
+
+typedef struct bc_block_q8_0 {
+    uint16_t d;               /* fp16 scale */
+    int8_t qs[BC_QK8_0];
+} bc_block_q8_0;
+
+BC_API const char *bc_type_name(bc_type t);
+BC_API int         bc_type_valid(uint32_t t);      /* a type this build understands */
+BC_API int64_t     bc_type_block_size(bc_type t);  /* elements per block */
+BC_API int64_t     bc_type_block_bytes(bc_type t); /* bytes per block */
+/* Bytes of a tensor of n elements, or 0 when n is not a multiple of the block size
+   or the size overflows. */
+BC_API uint64_t    bc_tensor_nbytes(bc_type t, int64_t n);
+
+/* Reference quantizers (the file format's definition) and dequantizers for one row of
+   n elements; n must be a multiple of the block size. */
+BC_API void bc_quantize_row_q4_0_ref(const float *x, bc_block_q4_0 *y, int64_t n);
+BC_API void bc_quantize_row_q8_0_ref(const float *x, bc_block_q8_0 *y, int64_t n);
+BC_API void bc_dequantize_row_q4_0(const bc_block_q4_0 *x, float *y, int64_t n);
+BC_API void bc_dequantize_row_q8_0(const bc_block_q8_0 *x, float *y, int64_t n);
+/* Any type, including f32/f16/bf16. */
+BC_API bc_result bc_quantize_row(bc_type t, const float *x, void *y, int64_t n);
+BC_API bc_result bc_dequantize_row(bc_type t, const void *x, float *y, int64_t n);
+
+/* ==========================================================================
+   6. Tokenizer
+   ========================================================================== */
+
+/* SentencePiece piece types (sentencepiece_model.proto). */
+typedef enum bc_piece_type {
+    BC_PIECE_NORMAL = 1, BC_PIECE_UNKNOWN = 2, BC_PIECE_CONTROL = 3,
+    BC_PIECE_USER_DEFINED = 4, BC_PIECE_UNUSED = 5, BC_PIECE_BYTE = 6
+} bc_piece_type;
+
+/* The parts of a SentencePiece tokenizer.model the tokenizer needs. */
+typedef struct bc_spm_model {
+    int32_t n_pieces;
+    char **pieces;            /* NUL-terminated UTF-8 (pieces never contain NUL) */
+    float *scores;
+    int32_t *types;           /* bc_piece_type */
+    int model_type;           /* 1 unigram, 2 bpe */
+    int add_dummy_prefix;
+    int remove_extra_whitespaces;
+    int byte_fallback;
+    int split_digits;
+    int32_t unk_id, bos_id, eos_id, pad_id;
+    char normalizer_name[32];
+} bc_spm_model;
+
+BC_API bc_result bc_spm_parse(bc_spm_model *m, const void *data, uint64_t size, bc_error *err);
+BC_API void      bc_spm_free(bc_spm_model *m);
+
+typedef struct bc_tokenizer bc_tokenizer;
+
+/* How text that looks like a special token is treated by encode. */
+typedef enum bc_special_mode {
+    BC_SPECIAL_SENTENCEPIECE = 0, /* exactly sentencepiece: user-defined symbols match, control text does not */
+    BC_SPECIAL_NONE          = 1, /* untrusted text: never yields control or user-defined ids */
+    BC_SPECIAL_HF            = 2  /* also parse control-token literals such as </s>, like HF */
+} bc_special_mode;
+
+BC_API bc_result bc_tokenizer_from_gguf(bc_tokenizer **out, const bc_gguf *g, bc_error *err);
+BC_API bc_result bc_tokenizer_from_spm(bc_tokenizer **out, const bc_spm_model *m, bc_error *err);
+BC_API void      bc_tokenizer_free(bc_tokenizer *t);
+BC_API int32_t   bc_tokenizer_n_vocab(const bc_tokenizer *t);
+BC_API int32_t   bc_tokenizer_bos(const bc_tokenizer *t);
+BC_API int32_t   bc_tokenizer_eos(const bc_tokenizer *t);
+/* Encode len bytes (no BOS added). Returns the number of ids (which may exceed cap: then
+   only cap were written and the caller retries with a larger buffer), or a negative
+   bc_result. Invalid UTF-8 bytes are single characters that fall back to byte pieces. */
+BC_API int64_t   bc_tokenizer_encode(const bc_tokenizer *t, const char *text, uint64_t len,
+                                     bc_special_mode mode, int32_t *ids, int64_t cap, bc_error *err);
+/* The piece's text as stored (with U+2581 for spaces), NULL for an out-of-range id. */
+BC_API const char *bc_tokenizer_piece(const bc_tokenizer *t, int32_t id);
+/* Decode ids into bytes; returns bytes needed (may exceed cap), or a negative bc_result. */
+BC_API int64_t   bc_tokenizer_decode(const bc_tokenizer *t, const int32_t *ids, int64_t n,
+                                     char *out, int64_t cap, bc_error *err);
+
+/* Streaming decoder: never emits part of a UTF-8 character. */
+typedef struct bc_detokenizer {
+    const bc_tokenizer *tok;
+    unsigned char pending[8];
+    int n_pending;
+    int at_start;
+} bc_detokenizer;
+BC_API void bc_detokenizer_init(bc_detokenizer *d, const bc_tokenizer *t);
+/* Appends the complete characters now available to out (cap >= 64 is always enough for
+   one token plus pending bytes); returns the bytes written or a negative bc_result. */
+BC_API int  bc_detokenizer_push(bc_detokenizer *d, int32_t id, char *out, int cap);
+/* End of stream: pending bytes that never formed a valid character become U+FFFD. */
+BC_API int  bc_detokenizer_flush(bc_detokenizer *d, char *out, int cap);
+
+/* ==========================================================================
+   7. Model
+   ========================================================================== */
+
+typedef enum bc_pos_encoding { BC_POS_ROPE = 0, BC_POS_ALIBI = 1 } bc_pos_encoding;
+
+typedef struct bc_hparams {
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_ff;
+    int32_t n_ctx_train;
+    float   norm_eps;
+    float   rope_base;
+    bc_pos_encoding pos_encoding;
+    int32_t bos_id, eos_id, pad_id;
+    int32_t user_token_id, assistant_token_id;   /* chat roles; -1 when absent */
+} bc_hparams;
+
+typedef struct bc_model_params {
+    int use_mmap;             /* default 1 */
+    const void *buffer;       /* load from memory instead of a file (must outlive the model) */
+    uint64_t buffer_size;
+} bc_model_params;
+
+typedef struct bc_model bc_model;
+
+BC_API bc_model_params   bc_model_default_params(void);
+BC_API bc_result         bc_model_load(bc_model **out, const char *path, const bc_model_params *p,
+                                       bc_error *err);
+BC_API void              bc_model_free(bc_model *m);
+BC_API const bc_hparams *bc_model_hparams(const bc_model *m);
+BC_API const bc_tokenizer *bc_model_tokenizer(const bc_model *m);
+
+typedef struct bc_context_params {
+    int32_t n_ctx;            /* 0: the model's training context */
+    int32_t n_threads;        /* 0: all cores */
+    int32_t n_batch;          /* largest chunk of tokens per forward pass; 0: 512 */
+    int     kv_f16;           /* store the KV cache in fp16 */
+    int32_t n_gpu_layers;     /* BC_CUDA builds: layers to offload (-1: all) */
+} bc_context_params;
+
+typedef struct bc_context bc_context;
+
+BC_API bc_context_params bc_context_default_params(void);
+BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc_context_params *p,
+                                   bc_error *err);
+BC_API void      bc_context_free(bc_context *c);
+/* Run n tokens at positions n_past .. n_past+n-1, appending them to the KV cache.
+   logits_all: NULL, or room for n * n_vocab floats (logits of every position).
+   The last position's logits are always available from bc_context_logits. */
+BC_API bc_result bc_context_eval(bc_context *c, const int32_t *tokens, int32_t n, float *logits_all,
+                                 bc_error *err);
+BC_API const float *bc_context_logits(const bc_context *c);
+BC_API int32_t   bc_context_n_past(const bc_context *c);
+BC_API int32_t   bc_context_n_ctx(const bc_context *c);
+/* Forget cache entries from position n_past on (n_past <= current). */
+BC_API bc_result bc_context_rewind(bc_context *c, int32_t n_past);
+
+/* ==========================================================================
+   8. Generation
+   ========================================================================== */
+
+typedef struct bc_sampler_params {
+    float temperature;        /* 0: greedy */
+    int32_t top_k;            /* 0: off */
+    float top_p;              /* 1: off */
+    float repetition_penalty; /* 1: off */
+    uint64_t seed;
+} bc_sampler_params;
+
+typedef struct bc_sampler bc_sampler;
+
+/* Baichuan 2's generation_config.json: temperature 0.3, top_k 5, top_p 0.85, penalty 1.05. */
+BC_API bc_sampler_params bc_sampler_default_params(void);
+BC_API bc_result bc_sampler_create(bc_sampler **out, int32_t n_vocab, const bc_sampler_params *p,
+                                   bc_error *err);
+BC_API void      bc_sampler_free(bc_sampler *s);
+/* Pick the next token from logits, penalising ids in history (prompt + generated). */
+BC_API int32_t   bc_sampler_sample(bc_sampler *s, const float *logits, const int32_t *history,
+                                   int64_t n_history);
+
+/* Called for every generated token with its text (complete UTF-8 characters only, may be
+   empty). Return non-zero to stop. */
+typedef int (*bc_token_callback)(void *user, int32_t token, const char *text, int len);
+
+BC_API bc_result bc_generate(bc_context *c, bc_sampler *s, const int32_t *prompt, int32_t n_prompt,
+                             int32_t max_new_tokens, bc_token_callback cb, void *user, bc_error *err);
+
+typedef struct bc_chat_message {
+    const char *role;         /* "system", "user" or "assistant" */
+    const char *content;
+} bc_chat_message;
+
+/* The official build_chat_input: ids for messages with history truncated the official way.
+   Returns the number of ids (may exceed cap), or a negative bc_result. */
+BC_API int64_t bc_chat_build(const bc_model *m, const bc_chat_message *msgs, int32_t n_msgs,
+                             int32_t max_new_tokens, int32_t model_max_length,
+                             int32_t *ids, int64_t cap, bc_error *err);
+
+/* ==========================================================================
+   9. CUDA (link baichuan_cuda.cu)
+   ========================================================================== */
+#ifdef BC_CUDA
+BC_API int bc_cuda_available(void);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BAICHUAN_H */
+
+/* ##########################################################################
+   ##########################################################################
+                              IMPLEMENTATION
+   ##########################################################################
+   ########################################################################## */
+
+#ifdef BAICHUAN_IMPLEMENTATION
+#ifndef BAICHUAN_IMPLEMENTATION_DONE
+#define BAICHUAN_IMPLEMENTATION_DONE
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <limits.h>
+#include <float.h>
+
+/* ==========================================================================
+   1. Platform
+   ========================================================================== */
+
+#if defined(BC_MALLOC) && defined(BC_FREE) && defined(BC_REALLOC)
+/* ok: all three given */
+#elif !defined(BC_MALLOC) && !defined(BC_FREE) && !defined(BC_REALLOC)
+#define BC_MALLOC(sz) malloc(sz)
+#define BC_REALLOC(p, newsz) realloc(p, newsz)
+#define BC_FREE(p) free(p)
+#else
+#error "Define all of BC_MALLOC, BC_REALLOC and BC_FREE, or none of them."
+#endif
+
+#ifndef BC_MAX_ALLOC
+#define BC_MAX_ALLOC ((uint64_t)1 << 40)
+#endif
+
+#if defined(BC_NO_STDIO) && !defined(BC_NO_MMAP)
+#define BC_NO_MMAP
+#endif
+
+#if !defined(BC_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
+#define BC__HAVE_MMAP 1
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+#if !defined(BC_NO_THREADS)
+#include <pthread.h>
+#endif
+
+/* C and C++ both accept this spelling, including void* and byte-pointer conversions. */
+#define BC__CAST(T, x) ((T)(x))
+
+BC_API const char *bc_result_string(bc_result r) {
+    switch (r) {
+    case BC_OK: return "ok";
+    case BC_ERR_IO: return "i/o error";
+    case BC_ERR_FORMAT: return "malformed input";
+    case BC_ERR_NOMEM: return "out of memory";
+    case BC_ERR_INVALID: return "invalid argument";
+    case BC_ERR_UNSUPPORTED: return "unsupported";
+    case BC_ERR_RANGE: return "out of range";
+    case BC_ERR_SHAPE: return "wrong tensor shape or type";
+    case BC_ERR_CUDA: return "CUDA error";
+    }
+    return "unknown error";
+}
+
+/* Records why an operation failed and returns the code, so call sites read
+   `return bc__fail(err, BC_ERR_FORMAT, "bad magic %08x", m);`. */
+static bc_result bc__fail(bc_error *err, bc_result code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static bc_result bc__fail(bc_error *err, bc_result code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        err->code = code;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static void bc__ok(bc_error *err) {
+    if (err) { err->code = BC_OK; err->message[0] = 0; }
+}
+
+/* Allocation bounded by BC_MAX_ALLOC, so a hostile size field cannot ask for terabytes. */
+static void *bc__malloc(uint64_t size) {
+    if (size == 0) size = 1;
+    if (size > BC_MAX_ALLOC || size > (uint64_t)SIZE_MAX) return NULL;
+    return BC_MALLOC((size_t)size);
+}
+
+static void *bc__calloc(uint64_t n, uint64_t elem) {
+    void *p;
+    if (elem && n > BC_MAX_ALLOC / elem) return NULL;
+    p = bc__malloc(n * elem);
+    if (p) memset(p, 0, (size_t)(n * elem));
+    return p;
+}
+
+static void *bc__realloc(void *p, uint64_t size) {
+    if (size == 0) size = 1;
+    if (size > BC_MAX_ALLOC || size > (uint64_t)SIZE_MAX) return NULL;
+    return BC_REALLOC(p, (size_t)size);
+}
+
+static void bc__free(void *p) {
+    if (p) BC_FREE(p);
+}
+
+/* Overflow-checked size arithmetic: 0 on success, 1 on overflow. */
+static int bc__mul_overflows(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 1;
+    *out = a * b;
+    return 0;
+}
+
+static int bc__add_overflows(uint64_t a, uint64_t b, uint64_t *out) {
+    if (b > UINT64_MAX - a) return 1;
+    *out = a + b;
+    return 0;
+}
+
+/* A whole file in memory: mapped, or read into a heap buffer. */
+typedef struct bc__file_data {
+    const uint8_t *data;
+    uint64_t size;
+    void *owned;
+    int kind; /* 0 none, 1 heap, 2 mmap */
+} bc__file_data;
+
+#ifndef BC_NO_STDIO
+static bc_result bc__read_whole_file(bc__file_data *fd, const char *path, int use_mmap, bc_error *err) {
+    FILE *f;
+    long long sz;
+    uint8_t *buf;
+    memset(fd, 0, sizeof *fd);
+#ifdef BC__HAVE_MMAP
+    if (use_mmap) {
+        struct stat st;
+        int h = open(path, O_RDONLY);
+        void *p;
+        if (h < 0) return bc__fail(err, BC_ERR_IO, "cannot open '%s'", path);
+        if (fstat(h, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(h);
+            return bc__fail(err, BC_ERR_IO, "'%s' is not a regular file", path);
+        }
+        if (st.st_size == 0) {
+            close(h);
+            fd->data = BC__CAST(const uint8_t *, "");
+            return BC_OK;
+        }
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, h, 0);
+        close(h);
+        if (p == MAP_FAILED) return bc__fail(err, BC_ERR_IO, "cannot map '%s'", path);
+        fd->data = BC__CAST(const uint8_t *, p);
+        fd->size = (uint64_t)st.st_size;
+        fd->owned = p;
+        fd->kind = 2;
+        return BC_OK;
+    }
+#else
+    (void)use_mmap;
+#endif
+    f = fopen(path, "rb");
+    if (!f) return bc__fail(err, BC_ERR_IO, "cannot open '%s'", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return bc__fail(err, BC_ERR_IO, "cannot size '%s'", path);
+    }
+    buf = BC__CAST(uint8_t *, bc__malloc((uint64_t)sz));
+    if (!buf) {
+        fclose(f);
+        return bc__fail(err, BC_ERR_NOMEM, "cannot allocate %lld bytes for '%s'", sz, path);
+    }
+    if (sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        fclose(f);
+        bc__free(buf);
+        return bc__fail(err, BC_ERR_IO, "short read on '%s'", path);
+    }
+    fclose(f);
+    fd->data = buf;
+    fd->size = (uint64_t)sz;
+    fd->owned = buf;
+    fd->kind = 1;
+    return BC_OK;
+}
+#endif
+
+static void bc__release_file(bc__file_data *fd) {
+#ifdef BC__HAVE_MMAP
+    if (fd->kind == 2) munmap(fd->owned, (size_t)fd->size);
+#endif
+    if (fd->kind == 1) bc__free(fd->owned);
+    memset(fd, 0, sizeof *fd);
+}
+
+/* ==========================================================================
+   2. Numbers
+   ========================================================================== */
+
+static uint32_t bc__f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float bc__bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+BC_API float bc_fp16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+    if (exp == 0x1f) return bc__bits_f32(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) {
+        /* subnormal: man * 2^-24, exact in f32 */
+        float v = (float)man * 5.9604644775390625e-8f;
+        return sign ? -v : v;
+    }
+    return bc__bits_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+BC_API uint16_t bc_f32_to_fp16(float f) {
+    uint32_t x = bc__f32_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t exp = (x >> 23) & 0xff;
+    uint32_t man = x & 0x7fffff;
+    int32_t e;
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
+    e = (int32_t)exp - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        /* subnormal or zero in half: shift the full mantissa, round to nearest even */
+        uint32_t m, shift, half_q, rem, halfway;
+        if (e < -10) return (uint16_t)sign;
+        m = man | 0x800000;
+        shift = (uint32_t)(14 - e);
+        half_q = m >> shift;
+        rem = m & ((1u << shift) - 1);
+        halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (half_q & 1))) half_q++;
+        return (uint16_t)(sign | half_q);
+    } else {
+        uint32_t h = (uint32_t)e << 10 | (man >> 13);
+        uint32_t rem = man & 0x1fff;
+        if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* may carry into inf: correct */
+        return (uint16_t)(sign | h);
+    }
+}
+
+BC_API float bc_bf16_to_f32(uint16_t h) { return bc__bits_f32((uint32_t)h << 16); }
+
+BC_API uint16_t bc_f32_to_bf16(float f) {
+    uint32_t x = bc__f32_bits(f);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+/* ==========================================================================
+   3. Model file
+   ========================================================================== */
+
+/* owner: GGUF reader / writer. */
+
+/* ==========================================================================
+   4. Quantization
+   ========================================================================== */
+
+BC_API const char *bc_type_name(bc_type t) {
+    switch (t) {
+    case BC_TYPE_F32: return "f32";
+    case BC_TYPE_F16: return "f16";
+    case BC_TYPE_BF16: return "bf16";
+    case BC_TYPE_Q8_0: return "q8_0";
+    case BC_TYPE_Q4_0: return "q4_0";
+    }
+    return "unknown";
+}
+
+BC_API int bc_type_valid(uint32_t t) {
+    return t == BC_TYPE_F32 || t == BC_TYPE_F16 || t == BC_TYPE_BF16 || t == BC_TYPE_Q8_0 ||
+           t == BC_TYPE_Q4_0;
+}
+
+BC_API int64_t bc_type_block_size(bc_type t) {
+    return (t == BC_TYPE_Q4_0 || t == BC_TYPE_Q8_0) ? 32 : 1;
+}
+
+BC_API int64_t bc_type_block_bytes(bc_type t) {
+    switch (t) {
+    case BC_TYPE_F32: return 4;
+    case BC_TYPE_F16: case BC_TYPE_BF16: return 2;
+    case BC_TYPE_Q8_0: return (int64_t)sizeof(bc_block_q8_0);
+    case BC_TYPE_Q4_0: return (int64_t)sizeof(bc_block_q4_0);
+    }
+    return 0;
+}
+
+BC_API uint64_t bc_tensor_nbytes(bc_type t, int64_t n) {
+    int64_t bs = bc_type_block_size(t);
+    uint64_t out;
+    if (n < 0 || !bc_type_valid((uint32_t)t) || n % bs != 0) return 0;
+    if (bc__mul_overflows((uint64_t)(n / bs), (uint64_t)bc_type_block_bytes(t), &out)) return 0;
+    return out;
+}
+
+BC_API void bc_quantize_row_q8_0_ref(const float *x, bc_block_q8_0 *y, int64_t n) {
+    int64_t b;
+    int j;
+    for (b = 0; b < n / BC_QK8_0; b++) {
+        const float *xb = x + b * BC_QK8_0;
+        float amax = 0.0f, d, id;
+        for (j = 0; j < BC_QK8_0; j++) {
+            float a = fabsf(xb[j]);
+            if (a > amax) amax = a;
+        }
+        d = amax / 127.0f;
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = bc_f32_to_fp16(d);
+        for (j = 0; j < BC_QK8_0; j++) y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+    }
+}
+
+BC_API void bc_dequantize_row_q8_0(const bc_block_q8_0 *x, float *y, int64_t n) {
+    int64_t b;
+    int j;
+    for (b = 0; b < n / BC_QK8_0; b++) {
+        float d = bc_fp16_to_f32(x[b].d);
+        for (j = 0; j < BC_QK8_0; j++) y[b * BC_QK8_0 + j] = (float)x[b].qs[j] * d;
+    }
+}
+
+BC_API void bc_quantize_row_q4_0_ref(const float *x, bc_block_q4_0 *y, int64_t n) {
+    int64_t b;
+    int j;
+    for (b = 0; b < n / BC_QK4_0; b++) {
+        const float *xb = x + b * BC_QK4_0;
+        float amax = 0.0f, max = 0.0f, d, id;
+        for (j = 0; j < BC_QK4_0; j++) {
+            if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); max = xb[j]; }
+        }
+        /* the signed extreme maps to -8, so the full 16 levels are used */
+        d = max / -8.0f;
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = bc_f32_to_fp16(d);
+        for (j = 0; j < BC_QK4_0 / 2; j++) {
+            int q0 = (int)(xb[j] * id + 8.5f);
+            int q1 = (int)(xb[j + BC_QK4_0 / 2] * id + 8.5f);
+            if (q0 > 15) q0 = 15;
+            if (q1 > 15) q1 = 15;
+            y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+BC_API void bc_dequantize_row_q4_0(const bc_block_q4_0 *x, float *y, int64_t n) {
+    int64_t b;
+    int j;
+    for (b = 0; b < n / BC_QK4_0; b++) {
+        float d = bc_fp16_to_f32(x[b].d);
+        for (j = 0; j < BC_QK4_0 / 2; j++) {
+            y[b * BC_QK4_0 + j] = (float)((x[b].qs[j] & 0x0f) - 8) * d;
+            y[b * BC_QK4_0 + j + BC_QK4_0 / 2] = (float)((x[b].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+BC_API bc_result bc_quantize_row(bc_type t, const float *x, void *y, int64_t n) {
+    int64_t i;
+    if (n % bc_type_block_size(t) != 0) return BC_ERR_INVALID;
+    switch (t) {
+    case BC_TYPE_F32: memcpy(y, x, (size_t)n * 4); return BC_OK;
+    case BC_TYPE_F16:
+        for (i = 0; i < n; i++) BC__CAST(uint16_t *, y)[i] = bc_f32_to_fp16(x[i]);
+        return BC_OK;
+    case BC_TYPE_BF16:
+        for (i = 0; i < n; i++) BC__CAST(uint16_t *, y)[i] = bc_f32_to_bf16(x[i]);
+        return BC_OK;
+    case BC_TYPE_Q8_0: bc_quantize_row_q8_0_ref(x, BC__CAST(bc_block_q8_0 *, y), n); return BC_OK;
+    case BC_TYPE_Q4_0: bc_quantize_row_q4_0_ref(x, BC__CAST(bc_block_q4_0 *, y), n); return BC_OK;
+    }
+    return BC_ERR_UNSUPPORTED;
+}
+
+BC_API bc_result bc_dequantize_row(bc_type t, const void *x, float *y, int64_t n) {
+    int64_t i;
+    if (n % bc_type_block_size(t) != 0) return BC_ERR_INVALID;
+    switch (t) {
+    case BC_TYPE_F32: memcpy(y, x, (size_t)n * 4); return BC_OK;
+    case BC_TYPE_F16:
+        for (i = 0; i < n; i++) y[i] = bc_fp16_to_f32(BC__CAST(const uint16_t *, x)[i]);
+        return BC_OK;
+    case BC_TYPE_BF16:
+        for (i = 0; i < n; i++) y[i] = bc_bf16_to_f32(BC__CAST(const uint16_t *, x)[i]);
+        return BC_OK;
+    case BC_TYPE_Q8_0: bc_dequantize_row_q8_0(BC__CAST(const bc_block_q8_0 *, x), y, n); return BC_OK;
+    case BC_TYPE_Q4_0: bc_dequantize_row_q4_0(BC__CAST(const bc_block_q4_0 *, x), y, n); return BC_OK;
+    }
+    return BC_ERR_UNSUPPORTED;
+}
+
+/* ==========================================================================
+   5. Kernels
+   ========================================================================== */
+
+/* --- thread pool ----------------------------------------------------------
+   bc__pool_run(pool, fn, arg) runs fn(arg, ith, nth) on every worker, the caller being
+   worker 0, and returns when all are done. Allocation-free after creation. */
+typedef void (*bc__task_fn)(void *arg, int ith, int nth);
+
+typedef struct bc__pool {
+    int n_threads;
+} bc__pool;
+
+static bc__pool *bc__pool_create(int n_threads) {
+    bc__pool *p = BC__CAST(bc__pool *, bc__calloc(1, sizeof(bc__pool)));
+    if (!p) return NULL;
+    p->n_threads = n_threads < 1 ? 1 : n_threads;
+    return p;
+}
+
+static void bc__pool_free(bc__pool *p) { bc__free(p); }
+
+/* Placeholder until the persistent pool lands: runs every share on the caller. */
+static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
+    int i, n = p ? p->n_threads : 1;
+    for (i = 0; i < n; i++) fn(arg, i, n);
+}
+
+/* --- matrix multiply --------------------------------------------------------
+   A weight matrix as stored in the model file: rows x cols, row-major, each row
+   bc_tensor_nbytes(type, cols) bytes. */
+typedef struct bc__weight {
+    bc_type type;
+    int64_t rows;             /* output features */
+    int64_t cols;             /* input features */
+    uint64_t row_bytes;
+    const void *data;
+} bc__weight;
+
+/* Scratch bytes bc__matmul needs for n_tok activations of width k (activations are
+   quantized once per call for quantized weights). */
+static uint64_t bc__matmul_scratch_size(int64_t k, int64_t n_tok) {
+    return (uint64_t)n_tok * (uint64_t)(k / BC_QK8_0 + 1) * sizeof(bc_block_q8_0) + 64;
+}
+
+static float bc__vec_dot_q4_0_q8_0_ref(const bc_block_q4_0 *x, const bc_block_q8_0 *y, int64_t n) {
+    int64_t b;
+    int j;
+    float sum = 0.0f;
+    for (b = 0; b < n / BC_QK8_0; b++) {
+        int isum = 0;
+        for (j = 0; j < BC_QK4_0 / 2; j++) {
+            isum += ((x[b].qs[j] & 0x0f) - 8) * y[b].qs[j];
+            isum += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + BC_QK4_0 / 2];
+        }
+        sum += (float)isum * bc_fp16_to_f32(x[b].d) * bc_fp16_to_f32(y[b].d);
+    }
+    return sum;
+}
+
+static float bc__vec_dot_q8_0_q8_0_ref(const bc_block_q8_0 *x, const bc_block_q8_0 *y, int64_t n) {
+    int64_t b;
+    int j;
+    float sum = 0.0f;
+    for (b = 0; b < n / BC_QK8_0; b++) {
+        int isum = 0;
+        for (j = 0; j < BC_QK8_0; j++) isum += x[b].qs[j] * y[b].qs[j];
+        sum += (float)isum * bc_fp16_to_f32(x[b].d) * bc_fp16_to_f32(y[b].d);
+    }
+    return sum;
+}
+
+static float bc__vec_dot_f32_ref(const float *x, const float *y, int64_t n) {
+    int64_t i;
+    float sum = 0.0f;
+    for (i = 0; i < n; i++) sum += x[i] * y[i];
+    return sum;
+}
+
+static float bc__vec_dot_f16_f32_ref(const uint16_t *x, const float *y, int64_t n) {
+    int64_t i;
+    float sum = 0.0f;
+    for (i = 0; i < n; i++) sum += bc_fp16_to_f32(x[i]) * y[i];
+    return sum;
+}
+
+static float bc__vec_dot_bf16_f32_ref(const uint16_t *x, const float *y, int64_t n) {
+    int64_t i;
+    float sum = 0.0f;
+    for (i = 0; i < n; i++) sum += bc_bf16_to_f32(x[i]) * y[i];
+    return sum;
+}
+
+typedef struct bc__matmul_task {
+    const bc__weight *w;
+    const float *x;
+    const void *xq;           /* x quantized to q8_0, for quantized weights */
+    int64_t n_tok;
+    float *y;
+} bc__matmul_task;
+
+static void bc__matmul_rows_ref(void *arg, int ith, int nth) {
+    const bc__matmul_task *t = BC__CAST(const bc__matmul_task *, arg);
+    const bc__weight *w = t->w;
+    int64_t r, tok, k = w->cols;
+    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    uint64_t xq_row = (uint64_t)(k / BC_QK8_0) * sizeof(bc_block_q8_0);
+    for (tok = 0; tok < t->n_tok; tok++) {
+        const float *x = t->x + tok * k;
+        const bc_block_q8_0 *xq =
+            BC__CAST(const bc_block_q8_0 *, BC__CAST(const uint8_t *, t->xq) + tok * xq_row);
+        float *y = t->y + tok * w->rows;
+        for (r = r0; r < r1; r++) {
+            const void *row = BC__CAST(const uint8_t *, w->data) + (uint64_t)r * w->row_bytes;
+            switch (w->type) {
+            case BC_TYPE_F32: y[r] = bc__vec_dot_f32_ref(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_Q8_0: y[r] = bc__vec_dot_q8_0_q8_0_ref(BC__CAST(const bc_block_q8_0 *, row), xq, k); break;
+            case BC_TYPE_Q4_0: y[r] = bc__vec_dot_q4_0_q8_0_ref(BC__CAST(const bc_block_q4_0 *, row), xq, k); break;
+            }
+        }
+    }
+}
+
+/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok: x is [n_tok][cols], y is [n_tok][rows].
+   scratch holds bc__matmul_scratch_size(cols, n_tok) bytes. */
+static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y,
+                       void *scratch) {
+    bc__matmul_task t;
+    t.w = w;
+    t.x = x;
+    t.xq = scratch;
+    t.n_tok = n_tok;
+    t.y = y;
+    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) {
+        int64_t tok;
+        uint64_t xq_row = (uint64_t)(w->cols / BC_QK8_0) * sizeof(bc_block_q8_0);
+        for (tok = 0; tok < n_tok; tok++)
+            bc_quantize_row_q8_0_ref(x + tok * w->cols,
+                                     BC__CAST(bc_block_q8_0 *, BC__CAST(uint8_t *, scratch) + tok * xq_row),
+                                     w->cols);
+    }
+    bc__pool_run(pool, bc__matmul_rows_ref, &t);
+}
+
+/* ==========================================================================
+   6. Tokenizer
+   ========================================================================== */
+
+/* owner: tokenizer. */
+
+/* ==========================================================================
+   7. Model
+   ========================================================================== */
+
+/* owner: model. */
+
+/* ==========================================================================
+   8. Generation
+   ========================================================================== */
+
+/* owner: generation. */
+
+#endif /* BAICHUAN_IMPLEMENTATION_DONE */
+#endif /* BAICHUAN_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the baichuan.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
