@@ -346,6 +346,16 @@ BC_API void              bc_model_free(bc_model *m);
 BC_API const bc_hparams *bc_model_hparams(const bc_model *m);
 BC_API const bc_tokenizer *bc_model_tokenizer(const bc_model *m);
 
+/* A tensor of the loaded model by its GGUF name ("blk.0.attn_q.weight"), as stored. */
+typedef struct bc_tensor_view {
+    bc_type type;
+    uint32_t n_dims;
+    int64_t ne[4];            /* ne[0] contiguous */
+    uint64_t nbytes;
+    const void *data;
+} bc_tensor_view;
+BC_API bc_result bc_model_tensor(const bc_model *m, const char *name, bc_tensor_view *out);
+
 typedef struct bc_context_params {
     int32_t n_ctx;            /* 0: the model's training context */
     int32_t n_threads;        /* 0: all cores */
@@ -406,17 +416,31 @@ typedef struct bc_chat_message {
     const char *content;
 } bc_chat_message;
 
-/* The official build_chat_input: ids for messages with history truncated the official way.
-   Returns the number of ids (may exceed cap), or a negative bc_result. */
-BC_API int64_t bc_chat_build(const bc_model *m, const bc_chat_message *msgs, int32_t n_msgs,
-                             int32_t max_new_tokens, int32_t model_max_length,
-                             int32_t *ids, int64_t cap, bc_error *err);
+/* The official build_chat_input (generation_utils.py): role tokens user_id / assistant_id
+   before each message, the system text first, whole rounds of history dropped from the
+   oldest until the prompt fits model_max_length - max_new_tokens, then left-truncated.
+   mode: BC_SPECIAL_HF reproduces the official tokenizer exactly; BC_SPECIAL_NONE keeps
+   untrusted users from forging role tokens. Returns the number of ids (may exceed cap),
+   or a negative bc_result. */
+BC_API int64_t bc_chat_build(const bc_tokenizer *t, int32_t user_id, int32_t assistant_id,
+                             const bc_chat_message *msgs, int32_t n_msgs, int32_t max_new_tokens,
+                             int32_t model_max_length, bc_special_mode mode, int32_t *ids,
+                             int64_t cap, bc_error *err);
 
 /* ==========================================================================
    9. CUDA (link baichuan_cuda.cu)
    ========================================================================== */
 #ifdef BC_CUDA
-BC_API int bc_cuda_available(void);
+typedef struct bc_cuda_model bc_cuda_model;
+BC_API int       bc_cuda_device_count(void);
+/* Upload every weight in its file format and allocate an n_ctx KV cache on the device. */
+BC_API bc_result bc_cuda_model_create(bc_cuda_model **out, const bc_model *m, int32_t n_ctx,
+                                      bc_error *err);
+BC_API void      bc_cuda_model_free(bc_cuda_model *g);
+/* Same contract as bc_context_eval: n tokens at positions n_past..; logits_last gets the
+   last position's logits, logits_all (optional) every position's. */
+BC_API bc_result bc_cuda_eval(bc_cuda_model *g, const int32_t *tokens, int32_t n, int32_t n_past,
+                              float *logits_all, float *logits_last, bc_error *err);
 #endif
 
 #ifdef __cplusplus
