@@ -22,6 +22,9 @@ TEST_DATA :=
 
 .PHONY: all test run bench cuda sanitize tsan cxx nothreads fuzz clean help
 
+# Parts add programs, test data and targets in their own fragments.
+-include tests/*.mk
+
 # all: the CLI, the converter, the benchmark and the minimal example
 all: $(PROGRAMS)
 
@@ -42,8 +45,6 @@ $(BUILD)/simple: examples/simple.c $(HDR) | $(BUILD)
 
 $(BUILD)/test_%: tests/test_%.c $(HDR) tests/bc_test.h | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -I. -Itests -o $@ $< $(LDLIBS)
-
--include tests/*.mk
 
 # test: every test program, ending with "N passed, N failed, N skipped"
 test: $(PROGRAMS) $(TESTS) $(TEST_DATA)
