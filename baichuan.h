@@ -167,6 +167,8 @@ typedef struct bc_gguf {
     void *owned_;             /* mapping or heap copy, released by bc_gguf_close */
     uint64_t owned_size_;
     int owned_kind_;
+    void *str_index_;         /* O(1) access into string arrays */
+    uint64_t n_str_index_;
 } bc_gguf;
 
 /* Open a file (mmap unless BC_NO_MMAP), or parse a caller's buffer, which must outlive
@@ -714,7 +716,436 @@ BC_API uint16_t bc_f32_to_bf16(float f) {
    3. Model file
    ========================================================================== */
 
-/* owner: GGUF reader / writer. */
+/* --- 3a. GGUF reader --------------------------------------------------------- */
+
+#define BC__GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
+#define BC__GGUF_MAX_DIMS 4
+
+typedef struct bc__cursor {
+    const uint8_t *base;
+    uint64_t size;
+    uint64_t pos;
+    bc_error *err;
+} bc__cursor;
+
+static uint64_t bc__rd_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    int i;
+    for (i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static bc_result bc__cur_need(bc__cursor *c, uint64_t n, const char *what) {
+    if (n > c->size - c->pos)
+        return bc__fail(c->err, BC_ERR_FORMAT, "GGUF truncated: %s needs %llu bytes at offset %llu, file has %llu",
+                        what, (unsigned long long)n, (unsigned long long)c->pos, (unsigned long long)c->size);
+    return BC_OK;
+}
+
+static bc_result bc__cur_u32(bc__cursor *c, uint32_t *v, const char *what) {
+    bc_result r = bc__cur_need(c, 4, what);
+    if (r) return r;
+    *v = (uint32_t)bc__rd_le(c->base + c->pos, 4);
+    c->pos += 4;
+    return BC_OK;
+}
+
+static bc_result bc__cur_u64(bc__cursor *c, uint64_t *v, const char *what) {
+    bc_result r = bc__cur_need(c, 8, what);
+    if (r) return r;
+    *v = bc__rd_le(c->base + c->pos, 8);
+    c->pos += 8;
+    return BC_OK;
+}
+
+static bc_result bc__cur_str(bc__cursor *c, bc_str *s, const char *what) {
+    uint64_t len;
+    bc_result r = bc__cur_u64(c, &len, what);
+    if (r) return r;
+    if ((r = bc__cur_need(c, len, what)) != BC_OK) return r;
+    s->ptr = BC__CAST(const char *, c->base + c->pos);
+    s->len = len;
+    c->pos += len;
+    return BC_OK;
+}
+
+static uint64_t bc__gguf_scalar_size(uint32_t t) {
+    switch (t) {
+    case BC_GGUF_UINT8: case BC_GGUF_INT8: case BC_GGUF_BOOL: return 1;
+    case BC_GGUF_UINT16: case BC_GGUF_INT16: return 2;
+    case BC_GGUF_UINT32: case BC_GGUF_INT32: case BC_GGUF_FLOAT32: return 4;
+    case BC_GGUF_UINT64: case BC_GGUF_INT64: case BC_GGUF_FLOAT64: return 8;
+    }
+    return 0;
+}
+
+/* Skips one value of type t (arrays of arrays nest at most 2 deep, as no real file
+   needs more and recursion must stay bounded). */
+static bc_result bc__gguf_skip_value(bc__cursor *c, uint32_t t, int depth) {
+    uint64_t sz = bc__gguf_scalar_size(t), n, i, total;
+    uint32_t et;
+    bc_result r;
+    bc_str s;
+    if (sz) return bc__cur_need(c, sz, "value") ? c->err ? c->err->code : BC_ERR_FORMAT : (c->pos += sz, BC_OK);
+    if (t == BC_GGUF_STRING) return bc__cur_str(c, &s, "string value");
+    if (t != BC_GGUF_ARRAY) return bc__fail(c->err, BC_ERR_FORMAT, "unknown GGUF value type %u", t);
+    if (depth >= 2) return bc__fail(c->err, BC_ERR_FORMAT, "GGUF arrays nested deeper than 2");
+    if ((r = bc__cur_u32(c, &et, "array type")) != BC_OK) return r;
+    if ((r = bc__cur_u64(c, &n, "array length")) != BC_OK) return r;
+    sz = bc__gguf_scalar_size(et);
+    if (sz) {
+        if (bc__mul_overflows(n, sz, &total)) return bc__fail(c->err, BC_ERR_FORMAT, "GGUF array length %llu overflows", (unsigned long long)n);
+        if ((r = bc__cur_need(c, total, "array data")) != BC_OK) return r;
+        c->pos += total;
+        return BC_OK;
+    }
+    if (et != BC_GGUF_STRING && et != BC_GGUF_ARRAY) return bc__fail(c->err, BC_ERR_FORMAT, "unknown GGUF array element type %u", et);
+    /* each element takes at least 8 bytes: bound n by the bytes left before looping */
+    if (n > (c->size - c->pos) / 8) return bc__fail(c->err, BC_ERR_FORMAT, "GGUF array length %llu exceeds the file", (unsigned long long)n);
+    for (i = 0; i < n; i++)
+        if ((r = bc__gguf_skip_value(c, et, depth + 1)) != BC_OK) return r;
+    return BC_OK;
+}
+
+static bc_result bc__gguf_read_kv(bc__cursor *c, bc_gguf_kv *kv) {
+    uint32_t t;
+    bc_result r;
+    if ((r = bc__cur_str(c, &kv->key, "key")) != BC_OK) return r;
+    if ((r = bc__cur_u32(c, &t, "value type")) != BC_OK) return r;
+    if (t > BC_GGUF_FLOAT64) return bc__fail(c->err, BC_ERR_FORMAT, "key '%.*s': unknown value type %u", (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr, t);
+    kv->type = (bc_gguf_type)t;
+    kv->elem_type = kv->type;
+    kv->n = 1;
+    if (t == BC_GGUF_ARRAY) {
+        uint32_t et;
+        uint64_t start = c->pos;
+        if ((r = bc__cur_u32(c, &et, "array type")) != BC_OK) return r;
+        if (et > BC_GGUF_FLOAT64) return bc__fail(c->err, BC_ERR_FORMAT, "key '%.*s': unknown array element type %u", (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr, et);
+        if ((r = bc__cur_u64(c, &kv->n, "array length")) != BC_OK) return r;
+        kv->elem_type = (bc_gguf_type)et;
+        kv->data = c->base + c->pos;
+        c->pos = start;
+        return bc__gguf_skip_value(c, t, 0);
+    }
+    kv->data = c->base + c->pos;
+    return bc__gguf_skip_value(c, t, 0);
+}
+
+static int bc__str_eq(bc_str s, const char *z) {
+    size_t n = strlen(z);
+    return s.len == n && memcmp(s.ptr, z, n) == 0;
+}
+
+static int bc__str_same(bc_str a, bc_str b) {
+    return a.len == b.len && memcmp(a.ptr, b.ptr, (size_t)a.len) == 0;
+}
+
+static bc_result bc__gguf_read_tensor_info(bc__cursor *c, bc_gguf_tensor *t) {
+    uint32_t i, type;
+    uint64_t n = 1;
+    bc_result r;
+    if ((r = bc__cur_str(c, &t->name, "tensor name")) != BC_OK) return r;
+    if ((r = bc__cur_u32(c, &t->n_dims, "tensor n_dims")) != BC_OK) return r;
+    if (t->n_dims == 0 || t->n_dims > BC__GGUF_MAX_DIMS)
+        return bc__fail(c->err, BC_ERR_FORMAT, "tensor '%.*s': n_dims %u not in 1..4", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, t->n_dims);
+    for (i = 0; i < 4; i++) t->ne[i] = 1;
+    for (i = 0; i < t->n_dims; i++) {
+        uint64_t d;
+        if ((r = bc__cur_u64(c, &d, "tensor dimension")) != BC_OK) return r;
+        if (d == 0 || d > (uint64_t)INT64_MAX || bc__mul_overflows(n, d, &n) || n > (uint64_t)INT64_MAX)
+            return bc__fail(c->err, BC_ERR_FORMAT, "tensor '%.*s': dimension %u (%llu) is zero or overflows", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, i, (unsigned long long)d);
+        t->ne[i] = (int64_t)d;
+    }
+    if ((r = bc__cur_u32(c, &type, "tensor type")) != BC_OK) return r;
+    if (!bc_type_valid(type))
+        return bc__fail(c->err, BC_ERR_UNSUPPORTED, "tensor '%.*s': unsupported type %u", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, type);
+    t->type = (bc_type)type;
+    if (t->ne[0] % bc_type_block_size(t->type) != 0)
+        return bc__fail(c->err, BC_ERR_FORMAT, "tensor '%.*s': row of %lld elements is not a whole number of %s blocks", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, (long long)t->ne[0], bc_type_name(t->type));
+    t->nbytes = bc_tensor_nbytes(t->type, (int64_t)n);
+    if (t->nbytes == 0) return bc__fail(c->err, BC_ERR_FORMAT, "tensor '%.*s': size overflows", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr);
+    return bc__cur_u64(c, &t->offset, "tensor offset");
+}
+
+static int bc__tensor_cmp_offset(const void *a, const void *b) {
+    const bc_gguf_tensor *x = *(const bc_gguf_tensor *const *)a, *y = *(const bc_gguf_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Data inside the file, aligned, and no two tensors overlapping. */
+static bc_result bc__gguf_check_tensor_data(bc_gguf *g, bc_error *err) {
+    uint64_t i;
+    const bc_gguf_tensor **order;
+    bc_result r = BC_OK;
+    if (g->n_tensors == 0) return BC_OK;
+    order = BC__CAST(const bc_gguf_tensor **, bc__calloc(g->n_tensors, sizeof *order));
+    if (!order) return bc__fail(err, BC_ERR_NOMEM, "out of memory indexing %llu tensors", (unsigned long long)g->n_tensors);
+    for (i = 0; i < g->n_tensors; i++) {
+        bc_gguf_tensor *t = &g->tensors[i];
+        uint64_t start, end;
+        if (t->offset % g->alignment != 0) {
+            r = bc__fail(err, BC_ERR_FORMAT, "tensor '%.*s': offset %llu not aligned to %llu", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, (unsigned long long)t->offset, (unsigned long long)g->alignment);
+            break;
+        }
+        if (bc__add_overflows(g->data_offset, t->offset, &start) || bc__add_overflows(start, t->nbytes, &end) || end > g->size) {
+            r = bc__fail(err, BC_ERR_FORMAT, "tensor '%.*s': data [%llu, +%llu) ends past the file size %llu", (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr, (unsigned long long)t->offset, (unsigned long long)t->nbytes, (unsigned long long)g->size);
+            break;
+        }
+        t->data = g->base + start;
+        order[i] = t;
+    }
+    if (r == BC_OK) {
+        qsort(order, (size_t)g->n_tensors, sizeof *order, bc__tensor_cmp_offset);
+        for (i = 1; i < g->n_tensors; i++)
+            if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset) {
+                r = bc__fail(err, BC_ERR_FORMAT, "tensors '%.*s' and '%.*s' overlap", (int)(order[i - 1]->name.len > 64 ? 64 : order[i - 1]->name.len), order[i - 1]->name.ptr, (int)(order[i]->name.len > 64 ? 64 : order[i]->name.len), order[i]->name.ptr);
+                break;
+            }
+    }
+    bc__free(BC__CAST(void *, order));
+    return r;
+}
+
+/* String arrays get an offset index so element i is found in O(1). */
+typedef struct bc__gguf_index {
+    const bc_gguf_kv *kv;
+    uint64_t *offsets; /* offsets[i]: position of element i's length field */
+} bc__gguf_index;
+
+static bc_result bc__gguf_index_strings(bc_gguf *g, bc_error *err) {
+    uint64_t i, j, n_arrays = 0, k = 0;
+    bc__gguf_index *idx;
+    for (i = 0; i < g->n_kv; i++)
+        if (g->kv[i].type == BC_GGUF_ARRAY && g->kv[i].elem_type == BC_GGUF_STRING) n_arrays++;
+    g->n_str_index_ = n_arrays;
+    if (n_arrays == 0) return BC_OK;
+    idx = BC__CAST(bc__gguf_index *, bc__calloc(n_arrays, sizeof *idx));
+    if (!idx) return bc__fail(err, BC_ERR_NOMEM, "out of memory indexing string arrays");
+    g->str_index_ = idx;
+    for (i = 0; i < g->n_kv; i++) {
+        const bc_gguf_kv *kv = &g->kv[i];
+        uint64_t pos;
+        if (!(kv->type == BC_GGUF_ARRAY && kv->elem_type == BC_GGUF_STRING)) continue;
+        idx[k].kv = kv;
+        idx[k].offsets = BC__CAST(uint64_t *, bc__calloc(kv->n ? kv->n : 1, sizeof(uint64_t)));
+        if (!idx[k].offsets) return bc__fail(err, BC_ERR_NOMEM, "out of memory indexing %llu strings", (unsigned long long)kv->n);
+        pos = (uint64_t)(kv->data - g->base);
+        for (j = 0; j < kv->n; j++) { /* bounds were checked while skipping the array */
+            idx[k].offsets[j] = pos;
+            pos += 8 + bc__rd_le(g->base + pos, 8);
+        }
+        k++;
+    }
+    return BC_OK;
+}
+
+static void bc__gguf_reset(bc_gguf *g) {
+    uint64_t i;
+    bc__gguf_index *idx = BC__CAST(bc__gguf_index *, g->str_index_);
+    bc__file_data fd;
+    for (i = 0; idx && i < g->n_str_index_; i++) bc__free(idx[i].offsets);
+    bc__free(idx);
+    bc__free(g->kv);
+    bc__free(g->tensors);
+    fd.data = BC__CAST(const uint8_t *, g->owned_);
+    fd.size = g->owned_size_;
+    fd.owned = g->owned_;
+    fd.kind = g->owned_kind_;
+    bc__release_file(&fd);
+    memset(g, 0, sizeof *g);
+}
+
+static int bc__str_cmp(const void *a, const void *b) {
+    const bc_str *x = *(const bc_str *const *)a, *y = *(const bc_str *const *)b;
+    uint64_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->ptr, y->ptr, (size_t)n);
+    return c ? c : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+/* n names spaced stride bytes apart: sorted, so duplicates are found in O(n log n) even
+   in a hostile file with millions of entries. */
+static bc_result bc__check_unique_names(const bc_str *first, size_t stride, uint64_t n, const char *what, bc_error *err) {
+    const bc_str **v;
+    uint64_t i;
+    bc_result r = BC_OK;
+    if (n < 2) return BC_OK;
+    v = BC__CAST(const bc_str **, bc__calloc(n, sizeof *v));
+    if (!v) return bc__fail(err, BC_ERR_NOMEM, "out of memory checking %s uniqueness", what);
+    for (i = 0; i < n; i++) v[i] = BC__CAST(const bc_str *, BC__CAST(const uint8_t *, first) + i * stride);
+    qsort(v, (size_t)n, sizeof *v, bc__str_cmp);
+    for (i = 1; i < n && r == BC_OK; i++)
+        if (bc__str_same(*v[i - 1], *v[i]))
+            r = bc__fail(err, BC_ERR_FORMAT, "duplicate %s '%.*s'", what, (int)(v[i]->len > 64 ? 64 : v[i]->len), v[i]->ptr);
+    bc__free(BC__CAST(void *, v));
+    return r;
+}
+
+static bc_result bc__gguf_parse(bc_gguf *g, bc_error *err) {
+    bc__cursor c;
+    uint32_t magic;
+    uint64_t i;
+    bc_result r;
+    const bc_gguf_kv *align;
+    c.base = g->base;
+    c.size = g->size;
+    c.pos = 0;
+    c.err = err;
+    if ((r = bc__cur_u32(&c, &magic, "magic")) != BC_OK) return r;
+    if (magic != BC__GGUF_MAGIC) return bc__fail(err, BC_ERR_FORMAT, "not a GGUF file (magic %08x)", magic);
+    if ((r = bc__cur_u32(&c, &g->version, "version")) != BC_OK) return r;
+    if (g->version != 2 && g->version != 3) return bc__fail(err, BC_ERR_UNSUPPORTED, "GGUF version %u (2 and 3 are supported)", g->version);
+    if ((r = bc__cur_u64(&c, &g->n_tensors, "tensor count")) != BC_OK) return r;
+    if ((r = bc__cur_u64(&c, &g->n_kv, "metadata count")) != BC_OK) return r;
+    /* a key-value takes at least 12 bytes and a tensor info at least 24: bound the
+       counts by the file before allocating anything */
+    if (g->n_kv > g->size / 12) return bc__fail(err, BC_ERR_FORMAT, "GGUF metadata count %llu exceeds what the file can hold", (unsigned long long)g->n_kv);
+    if (g->n_tensors > g->size / 24) return bc__fail(err, BC_ERR_FORMAT, "GGUF tensor count %llu exceeds what the file can hold", (unsigned long long)g->n_tensors);
+    g->kv = BC__CAST(bc_gguf_kv *, bc__calloc(g->n_kv ? g->n_kv : 1, sizeof(bc_gguf_kv)));
+    g->tensors = BC__CAST(bc_gguf_tensor *, bc__calloc(g->n_tensors ? g->n_tensors : 1, sizeof(bc_gguf_tensor)));
+    if (!g->kv || !g->tensors) return bc__fail(err, BC_ERR_NOMEM, "out of memory for GGUF header");
+    for (i = 0; i < g->n_kv; i++)
+        if ((r = bc__gguf_read_kv(&c, &g->kv[i])) != BC_OK) return r;
+    if ((r = bc__check_unique_names(&g->kv[0].key, sizeof(bc_gguf_kv), g->n_kv, "key", err)) != BC_OK) return r;
+    for (i = 0; i < g->n_tensors; i++)
+        if ((r = bc__gguf_read_tensor_info(&c, &g->tensors[i])) != BC_OK) return r;
+    if ((r = bc__check_unique_names(&g->tensors[0].name, sizeof(bc_gguf_tensor), g->n_tensors, "tensor name", err)) != BC_OK) return r;
+    g->alignment = 32;
+    align = bc_gguf_find_kv(g, "general.alignment");
+    if (align) {
+        if (align->type != BC_GGUF_UINT32) return bc__fail(err, BC_ERR_FORMAT, "general.alignment is not a uint32");
+        g->alignment = bc__rd_le(align->data, 4);
+        if (g->alignment == 0 || (g->alignment & (g->alignment - 1)))
+            return bc__fail(err, BC_ERR_FORMAT, "general.alignment %llu is not a power of two", (unsigned long long)g->alignment);
+    }
+    g->data_offset = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->n_tensors && g->data_offset > g->size) return bc__fail(err, BC_ERR_FORMAT, "GGUF data section starts past the end of the file");
+    if ((r = bc__gguf_check_tensor_data(g, err)) != BC_OK) return r;
+    return bc__gguf_index_strings(g, err);
+}
+
+BC_API bc_result bc_gguf_open_buffer(bc_gguf *g, const void *data, uint64_t size, bc_error *err) {
+    bc_result r;
+    memset(g, 0, sizeof *g);
+    if (!data && size) return bc__fail(err, BC_ERR_INVALID, "NULL buffer");
+    g->base = BC__CAST(const uint8_t *, data);
+    g->size = size;
+    r = bc__gguf_parse(g, err);
+    if (r != BC_OK) bc__gguf_reset(g);
+    else bc__ok(err);
+    return r;
+}
+
+#ifndef BC_NO_STDIO
+BC_API bc_result bc_gguf_open_file(bc_gguf *g, const char *path, bc_error *err) {
+    bc__file_data fd;
+    bc_result r;
+    memset(g, 0, sizeof *g);
+#ifdef BC_NO_MMAP
+    r = bc__read_whole_file(&fd, path, 0, err);
+#else
+    r = bc__read_whole_file(&fd, path, 1, err);
+#endif
+    if (r != BC_OK) return r;
+    r = bc_gguf_open_buffer(g, fd.data, fd.size, err);
+    if (r != BC_OK) {
+        bc__release_file(&fd);
+        if (err) {
+            char msg[sizeof err->message];
+            memcpy(msg, err->message, sizeof msg);
+            snprintf(err->message, sizeof err->message, "%.80s: %.170s", path, msg);
+        }
+        return r;
+    }
+    g->owned_ = fd.owned;
+    g->owned_size_ = fd.size;
+    g->owned_kind_ = fd.kind;
+    return BC_OK;
+}
+#endif
+
+BC_API void bc_gguf_close(bc_gguf *g) {
+    if (g) bc__gguf_reset(g);
+}
+
+BC_API const bc_gguf_kv *bc_gguf_find_kv(const bc_gguf *g, const char *key) {
+    uint64_t i;
+    for (i = 0; i < g->n_kv; i++)
+        if (bc__str_eq(g->kv[i].key, key)) return &g->kv[i];
+    return NULL;
+}
+
+BC_API const bc_gguf_tensor *bc_gguf_find_tensor(const bc_gguf *g, const char *name) {
+    uint64_t i;
+    for (i = 0; i < g->n_tensors; i++)
+        if (bc__str_eq(g->tensors[i].name, name)) return &g->tensors[i];
+    return NULL;
+}
+
+/* Any integer type whose value fits in uint32. */
+BC_API bc_result bc_gguf_get_u32(const bc_gguf *g, const char *key, uint32_t *out) {
+    const bc_gguf_kv *kv = bc_gguf_find_kv(g, key);
+    int64_t v;
+    if (!kv) return BC_ERR_FORMAT;
+    switch (kv->type) {
+    case BC_GGUF_UINT8: v = kv->data[0]; break;
+    case BC_GGUF_INT8: v = (int8_t)kv->data[0]; break;
+    case BC_GGUF_UINT16: v = (int64_t)bc__rd_le(kv->data, 2); break;
+    case BC_GGUF_INT16: v = (int16_t)bc__rd_le(kv->data, 2); break;
+    case BC_GGUF_UINT32: v = (int64_t)bc__rd_le(kv->data, 4); break;
+    case BC_GGUF_INT32: v = (int32_t)bc__rd_le(kv->data, 4); break;
+    case BC_GGUF_UINT64: { uint64_t u = bc__rd_le(kv->data, 8); if (u > UINT32_MAX) return BC_ERR_FORMAT; v = (int64_t)u; break; }
+    case BC_GGUF_INT64: v = (int64_t)bc__rd_le(kv->data, 8); break;
+    default: return BC_ERR_FORMAT;
+    }
+    if (v < 0 || v > (int64_t)UINT32_MAX) return BC_ERR_FORMAT;
+    *out = (uint32_t)v;
+    return BC_OK;
+}
+
+BC_API bc_result bc_gguf_get_f32(const bc_gguf *g, const char *key, float *out) {
+    const bc_gguf_kv *kv = bc_gguf_find_kv(g, key);
+    if (!kv) return BC_ERR_FORMAT;
+    if (kv->type == BC_GGUF_FLOAT32) { *out = bc__bits_f32((uint32_t)bc__rd_le(kv->data, 4)); return BC_OK; }
+    if (kv->type == BC_GGUF_FLOAT64) {
+        uint64_t u = bc__rd_le(kv->data, 8);
+        double d;
+        memcpy(&d, &u, 8);
+        *out = (float)d;
+        return BC_OK;
+    }
+    return BC_ERR_FORMAT;
+}
+
+BC_API bc_result bc_gguf_get_bool(const bc_gguf *g, const char *key, int *out) {
+    const bc_gguf_kv *kv = bc_gguf_find_kv(g, key);
+    if (!kv || kv->type != BC_GGUF_BOOL) return BC_ERR_FORMAT;
+    *out = kv->data[0] != 0;
+    return BC_OK;
+}
+
+BC_API bc_result bc_gguf_get_str(const bc_gguf *g, const char *key, bc_str *out) {
+    const bc_gguf_kv *kv = bc_gguf_find_kv(g, key);
+    if (!kv || kv->type != BC_GGUF_STRING) return BC_ERR_FORMAT;
+    out->len = bc__rd_le(kv->data, 8);
+    out->ptr = BC__CAST(const char *, kv->data + 8);
+    return BC_OK;
+}
+
+BC_API bc_result bc_gguf_array_str(const bc_gguf *g, const bc_gguf_kv *kv, uint64_t i, bc_str *out) {
+    const bc__gguf_index *idx = BC__CAST(const bc__gguf_index *, g->str_index_);
+    uint64_t k;
+    if (!kv || kv->type != BC_GGUF_ARRAY || kv->elem_type != BC_GGUF_STRING || i >= kv->n) return BC_ERR_RANGE;
+    for (k = 0; k < g->n_str_index_; k++)
+        if (idx[k].kv == kv) {
+            uint64_t pos = idx[k].offsets[i];
+            out->len = bc__rd_le(g->base + pos, 8);
+            out->ptr = BC__CAST(const char *, g->base + pos + 8);
+            return BC_OK;
+        }
+    return BC_ERR_RANGE;
+}
+
+/* --- 3b. GGUF writer ------------------------------------------------------- */
 
 /* ==========================================================================
    4. Quantization
