@@ -1146,6 +1146,217 @@ BC_API bc_result bc_gguf_array_str(const bc_gguf *g, const bc_gguf_kv *kv, uint6
 }
 
 /* --- 3b. GGUF writer ------------------------------------------------------- */
+/* The writer keeps metadata and tensor infos in memory (small), then streams tensor
+   data straight to the file in the order the tensors were added. */
+typedef struct bc__wbuf {
+    uint8_t *p;
+    uint64_t n, cap;
+    int failed;
+} bc__wbuf;
+
+static void bc__wbuf_put(bc__wbuf *b, const void *data, uint64_t n) {
+    if (b->failed) return;
+    if (b->n + n > b->cap) {
+        uint64_t cap = b->cap ? b->cap : 4096;
+        void *q;
+        while (cap < b->n + n) cap *= 2;
+        q = bc__realloc(b->p, cap);
+        if (!q) { b->failed = 1; return; }
+        b->p = BC__CAST(uint8_t *, q);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, (size_t)n);
+    b->n += n;
+}
+
+static void bc__wbuf_le(bc__wbuf *b, uint64_t v, int bytes) {
+    uint8_t tmp[8];
+    int i;
+    for (i = 0; i < bytes; i++) tmp[i] = (uint8_t)(v >> (8 * i));
+    bc__wbuf_put(b, tmp, (uint64_t)bytes);
+}
+
+static void bc__wbuf_str(bc__wbuf *b, const char *s, uint64_t len) {
+    bc__wbuf_le(b, len, 8);
+    bc__wbuf_put(b, s, len);
+}
+
+struct bc_gguf_writer {
+    bc__wbuf kv;              /* serialized key-value pairs */
+    uint64_t n_kv;
+    bc__wbuf ti;              /* serialized tensor infos */
+    uint64_t n_tensors;
+    uint64_t *sizes;          /* bytes of each tensor, in order */
+    uint64_t next_offset;
+    uint64_t alignment;
+    uint64_t written;         /* tensors written so far */
+#ifndef BC_NO_STDIO
+    FILE *f;
+#endif
+};
+
+BC_API bc_result bc_gguf_writer_create(bc_gguf_writer **w, bc_error *err) {
+    *w = BC__CAST(bc_gguf_writer *, bc__calloc(1, sizeof(bc_gguf_writer)));
+    if (!*w) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    (*w)->alignment = 32;
+    return BC_OK;
+}
+
+BC_API void bc_gguf_writer_free(bc_gguf_writer *w) {
+    if (!w) return;
+#ifndef BC_NO_STDIO
+    if (w->f) fclose(w->f);
+#endif
+    bc__free(w->kv.p);
+    bc__free(w->ti.p);
+    bc__free(w->sizes);
+    bc__free(w);
+}
+
+static bc_result bc__writer_key(bc_gguf_writer *w, const char *key, bc_gguf_type t) {
+    bc__wbuf_str(&w->kv, key, strlen(key));
+    bc__wbuf_le(&w->kv, (uint64_t)t, 4);
+    w->n_kv++;
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_u32(bc_gguf_writer *w, const char *key, uint32_t v) {
+    bc__writer_key(w, key, BC_GGUF_UINT32);
+    bc__wbuf_le(&w->kv, v, 4);
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_i32(bc_gguf_writer *w, const char *key, int32_t v) {
+    bc__writer_key(w, key, BC_GGUF_INT32);
+    bc__wbuf_le(&w->kv, (uint32_t)v, 4);
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_f32(bc_gguf_writer *w, const char *key, float v) {
+    bc__writer_key(w, key, BC_GGUF_FLOAT32);
+    bc__wbuf_le(&w->kv, bc__f32_bits(v), 4);
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_bool(bc_gguf_writer *w, const char *key, int v) {
+    bc__writer_key(w, key, BC_GGUF_BOOL);
+    bc__wbuf_le(&w->kv, v ? 1u : 0u, 1);
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_str(bc_gguf_writer *w, const char *key, const char *v) {
+    bc__writer_key(w, key, BC_GGUF_STRING);
+    bc__wbuf_str(&w->kv, v, strlen(v));
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+/* Scalar elements are given in host order and written little-endian. */
+BC_API bc_result bc_gguf_writer_set_arr(bc_gguf_writer *w, const char *key, bc_gguf_type elem_type,
+                                        const void *data, uint64_t n) {
+    uint64_t sz = bc__gguf_scalar_size((uint32_t)elem_type), i;
+    if (!sz) return BC_ERR_INVALID;
+    bc__writer_key(w, key, BC_GGUF_ARRAY);
+    bc__wbuf_le(&w->kv, (uint64_t)elem_type, 4);
+    bc__wbuf_le(&w->kv, n, 8);
+    for (i = 0; i < n; i++) {
+        uint64_t v = 0;
+        const uint8_t *p = BC__CAST(const uint8_t *, data) + i * sz;
+        switch (sz) {
+        case 1: v = p[0]; break;
+        case 2: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
+        case 4: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
+        default: memcpy(&v, p, 8); break;
+        }
+        bc__wbuf_le(&w->kv, v, (int)sz);
+    }
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_set_arr_str(bc_gguf_writer *w, const char *key,
+                                            const char *const *strs, const uint64_t *lens, uint64_t n) {
+    uint64_t i;
+    bc__writer_key(w, key, BC_GGUF_ARRAY);
+    bc__wbuf_le(&w->kv, (uint64_t)BC_GGUF_STRING, 4);
+    bc__wbuf_le(&w->kv, n, 8);
+    for (i = 0; i < n; i++) bc__wbuf_str(&w->kv, strs[i], lens ? lens[i] : strlen(strs[i]));
+    return w->kv.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_add_tensor(bc_gguf_writer *w, const char *name, bc_type type,
+                                           uint32_t n_dims, const int64_t *ne) {
+    uint64_t n = 1, bytes;
+    uint32_t i;
+    void *q;
+    if (n_dims == 0 || n_dims > 4 || !bc_type_valid((uint32_t)type)) return BC_ERR_INVALID;
+    for (i = 0; i < n_dims; i++)
+        if (ne[i] <= 0 || bc__mul_overflows(n, (uint64_t)ne[i], &n)) return BC_ERR_INVALID;
+    if (ne[0] % bc_type_block_size(type) != 0) return BC_ERR_INVALID;
+    bytes = bc_tensor_nbytes(type, (int64_t)n);
+    if (!bytes) return BC_ERR_INVALID;
+    q = bc__realloc(w->sizes, (w->n_tensors + 1) * sizeof(uint64_t));
+    if (!q) return BC_ERR_NOMEM;
+    w->sizes = BC__CAST(uint64_t *, q);
+    w->sizes[w->n_tensors++] = bytes;
+    bc__wbuf_str(&w->ti, name, strlen(name));
+    bc__wbuf_le(&w->ti, n_dims, 4);
+    for (i = 0; i < n_dims; i++) bc__wbuf_le(&w->ti, (uint64_t)ne[i], 8);
+    bc__wbuf_le(&w->ti, (uint64_t)type, 4);
+    bc__wbuf_le(&w->ti, w->next_offset, 8);
+    w->next_offset += (bytes + w->alignment - 1) / w->alignment * w->alignment;
+    return w->ti.failed ? BC_ERR_NOMEM : BC_OK;
+}
+
+#ifndef BC_NO_STDIO
+static bc_result bc__writer_pad(bc_gguf_writer *w, uint64_t pos, bc_error *err) {
+    static const uint8_t zeros[64] = {0};
+    uint64_t pad = (w->alignment - pos % w->alignment) % w->alignment;
+    if (pad && fwrite(zeros, 1, (size_t)pad, w->f) != pad) return bc__fail(err, BC_ERR_IO, "write failed (disk full?)");
+    return BC_OK;
+}
+
+BC_API bc_result bc_gguf_writer_begin(bc_gguf_writer *w, const char *path, bc_error *err) {
+    bc__wbuf head;
+    bc_result r = BC_OK;
+    memset(&head, 0, sizeof head);
+    if (w->kv.failed || w->ti.failed) return bc__fail(err, BC_ERR_NOMEM, "out of memory building the GGUF header");
+    w->f = fopen(path, "wb");
+    if (!w->f) return bc__fail(err, BC_ERR_IO, "cannot create '%s'", path);
+    bc__wbuf_le(&head, BC__GGUF_MAGIC, 4);
+    bc__wbuf_le(&head, 3, 4);
+    bc__wbuf_le(&head, w->n_tensors, 8);
+    bc__wbuf_le(&head, w->n_kv, 8);
+    bc__wbuf_put(&head, w->kv.p, w->kv.n);
+    bc__wbuf_put(&head, w->ti.p, w->ti.n);
+    if (head.failed) r = bc__fail(err, BC_ERR_NOMEM, "out of memory building the GGUF header");
+    else if (fwrite(head.p, 1, (size_t)head.n, w->f) != head.n) r = bc__fail(err, BC_ERR_IO, "cannot write '%s'", path);
+    else r = bc__writer_pad(w, head.n, err);
+    bc__free(head.p);
+    return r;
+}
+
+BC_API bc_result bc_gguf_writer_write_tensor(bc_gguf_writer *w, const void *data, uint64_t nbytes, bc_error *err) {
+    if (!w->f) return bc__fail(err, BC_ERR_INVALID, "bc_gguf_writer_begin was not called");
+    if (w->written >= w->n_tensors) return bc__fail(err, BC_ERR_INVALID, "more tensors written than added");
+    if (nbytes != w->sizes[w->written])
+        return bc__fail(err, BC_ERR_INVALID, "tensor %llu: %llu bytes given, %llu expected", (unsigned long long)w->written,
+                        (unsigned long long)nbytes, (unsigned long long)w->sizes[w->written]);
+    if (nbytes && fwrite(data, 1, (size_t)nbytes, w->f) != nbytes) return bc__fail(err, BC_ERR_IO, "write failed (disk full?)");
+    w->written++;
+    return bc__writer_pad(w, nbytes, err);
+}
+
+BC_API bc_result bc_gguf_writer_end(bc_gguf_writer *w, bc_error *err) {
+    int bad;
+    if (!w->f) return bc__fail(err, BC_ERR_INVALID, "bc_gguf_writer_begin was not called");
+    if (w->written != w->n_tensors)
+        return bc__fail(err, BC_ERR_INVALID, "%llu of %llu tensors written", (unsigned long long)w->written, (unsigned long long)w->n_tensors);
+    bad = fflush(w->f) != 0 || ferror(w->f);
+    bad |= fclose(w->f) != 0;
+    w->f = NULL;
+    return bad ? bc__fail(err, BC_ERR_IO, "write failed (disk full?)") : BC_OK;
+}
+#endif
+
 
 /* ==========================================================================
    4. Quantization
