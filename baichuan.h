@@ -1358,6 +1358,172 @@ BC_API bc_result bc_gguf_writer_end(bc_gguf_writer *w, bc_error *err) {
 #endif
 
 
+/* --- 3c. SentencePiece tokenizer.model (protobuf) ---------------------------
+   Only the fields the tokenizer needs; everything else is skipped by wire type. */
+
+typedef struct bc__pb {
+    const uint8_t *p, *end;
+} bc__pb;
+
+static int bc__pb_varint(bc__pb *b, uint64_t *v) {
+    int shift = 0;
+    *v = 0;
+    while (b->p < b->end && shift < 64) {
+        uint8_t c = *b->p++;
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) return 1;
+        shift += 7;
+    }
+    return 0;
+}
+
+/* Reads one field header and, for length-delimited fields, the sub-buffer. */
+static int bc__pb_field(bc__pb *b, uint32_t *field, uint32_t *wire, uint64_t *val, bc__pb *sub) {
+    uint64_t key;
+    if (!bc__pb_varint(b, &key)) return 0;
+    *field = (uint32_t)(key >> 3);
+    *wire = (uint32_t)(key & 7);
+    switch (*wire) {
+    case 0: return bc__pb_varint(b, val);
+    case 1: if (b->end - b->p < 8) return 0; *val = bc__rd_le(b->p, 8); b->p += 8; return 1;
+    case 5: if (b->end - b->p < 4) return 0; *val = bc__rd_le(b->p, 4); b->p += 4; return 1;
+    case 2:
+        if (!bc__pb_varint(b, val) || *val > (uint64_t)(b->end - b->p)) return 0;
+        sub->p = b->p;
+        sub->end = b->p + *val;
+        b->p += *val;
+        return 1;
+    }
+    return 0; /* groups (3, 4) and reserved wire types never appear in these files */
+}
+
+static bc_result bc__spm_piece(bc__pb *b, bc_str *piece, float *score, int32_t *type, bc_error *err) {
+    uint32_t f, w;
+    uint64_t v;
+    bc__pb sub;
+    piece->ptr = "";
+    piece->len = 0;
+    *score = 0.0f;
+    *type = BC_PIECE_NORMAL;
+    while (b->p < b->end) {
+        if (!bc__pb_field(b, &f, &w, &v, &sub)) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: corrupt piece");
+        if (f == 1 && w == 2) {
+            piece->ptr = BC__CAST(const char *, sub.p);
+            piece->len = v;
+            if (memchr(sub.p, 0, (size_t)v)) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: piece contains a NUL byte");
+        } else if (f == 2 && w == 5) {
+            *score = bc__bits_f32((uint32_t)v);
+        } else if (f == 3 && w == 0) {
+            if (v < 1 || v > 6) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: piece type %llu unknown", (unsigned long long)v);
+            *type = (int32_t)v;
+        }
+    }
+    return BC_OK;
+}
+
+static bc_result bc__spm_trainer(bc_spm_model *m, bc__pb *b, bc_error *err) {
+    uint32_t f, w;
+    uint64_t v;
+    bc__pb sub;
+    while (b->p < b->end) {
+        if (!bc__pb_field(b, &f, &w, &v, &sub)) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: corrupt trainer_spec");
+        if (w != 0) continue;
+        switch (f) {
+        case 3: m->model_type = (int)v; break;
+        case 25: m->split_digits = v != 0; break;
+        case 35: m->byte_fallback = v != 0; break;
+        case 40: m->unk_id = (int32_t)v; break;
+        case 41: m->bos_id = (int32_t)v; break;
+        case 42: m->eos_id = (int32_t)v; break;
+        case 43: m->pad_id = (int32_t)v; break;
+        }
+    }
+    return BC_OK;
+}
+
+static bc_result bc__spm_normalizer(bc_spm_model *m, bc__pb *b, bc_error *err) {
+    uint32_t f, w;
+    uint64_t v;
+    bc__pb sub;
+    while (b->p < b->end) {
+        if (!bc__pb_field(b, &f, &w, &v, &sub)) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: corrupt normalizer_spec");
+        if (f == 1 && w == 2) {
+            size_t n = v < sizeof m->normalizer_name - 1 ? (size_t)v : sizeof m->normalizer_name - 1;
+            memcpy(m->normalizer_name, sub.p, n);
+            m->normalizer_name[n] = 0;
+        } else if (f == 3 && w == 0) {
+            m->add_dummy_prefix = v != 0;
+        } else if (f == 4 && w == 0) {
+            m->remove_extra_whitespaces = v != 0;
+        }
+    }
+    return BC_OK;
+}
+
+BC_API bc_result bc_spm_parse(bc_spm_model *m, const void *data, uint64_t size, bc_error *err) {
+    bc__pb b, sub;
+    uint32_t f, w;
+    uint64_t v, n = 0, chars = 0, total;
+    int32_t i = 0;
+    char *strings;
+    bc_result r = BC_OK;
+    memset(m, 0, sizeof *m);
+    m->model_type = 1;
+    m->add_dummy_prefix = 1;
+    m->remove_extra_whitespaces = 1;
+    m->unk_id = 0;
+    m->bos_id = 1;
+    m->eos_id = 2;
+    m->pad_id = -1;
+    /* pass 1: count pieces and their bytes, read the specs */
+    b.p = BC__CAST(const uint8_t *, data);
+    b.end = b.p + size;
+    while (b.p < b.end) {
+        if (!bc__pb_field(&b, &f, &w, &v, &sub)) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: not a SentencePiece model (corrupt protobuf)");
+        if (f == 1 && w == 2) { n++; chars += v + 1; }
+        else if (f == 2 && w == 2) { if ((r = bc__spm_trainer(m, &sub, err)) != BC_OK) return r; }
+        else if (f == 3 && w == 2) { if ((r = bc__spm_normalizer(m, &sub, err)) != BC_OK) return r; }
+    }
+    if (n == 0) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: no pieces");
+    if (n > INT32_MAX / 2) return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: too many pieces");
+    if (bc__mul_overflows(n, sizeof(char *), &total) || bc__add_overflows(total, chars, &total))
+        return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: size overflows");
+    /* one block holds the pointer array and the NUL-terminated strings */
+    m->pieces = BC__CAST(char **, bc__malloc(total));
+    m->scores = BC__CAST(float *, bc__calloc(n, sizeof(float)));
+    m->types = BC__CAST(int32_t *, bc__calloc(n, sizeof(int32_t)));
+    if (!m->pieces || !m->scores || !m->types) { bc_spm_free(m); return bc__fail(err, BC_ERR_NOMEM, "out of memory for %llu pieces", (unsigned long long)n); }
+    strings = BC__CAST(char *, m->pieces + n);
+    m->n_pieces = (int32_t)n;
+    /* pass 2: the pieces */
+    b.p = BC__CAST(const uint8_t *, data);
+    while (b.p < b.end) {
+        bc_str s;
+        bc__pb_field(&b, &f, &w, &v, &sub);
+        if (!(f == 1 && w == 2)) continue;
+        if ((r = bc__spm_piece(&sub, &s, &m->scores[i], &m->types[i], err)) != BC_OK) { bc_spm_free(m); return r; }
+        memcpy(strings, s.ptr, (size_t)s.len);
+        strings[s.len] = 0;
+        m->pieces[i++] = strings;
+        strings += s.len + 1;
+    }
+    if (m->unk_id >= m->n_pieces || m->bos_id >= m->n_pieces || m->eos_id >= m->n_pieces || m->pad_id >= m->n_pieces ||
+        m->unk_id < 0) {
+        bc_spm_free(m);
+        return bc__fail(err, BC_ERR_FORMAT, "tokenizer.model: special token id out of range");
+    }
+    bc__ok(err);
+    return BC_OK;
+}
+
+BC_API void bc_spm_free(bc_spm_model *m) {
+    if (!m) return;
+    bc__free(m->pieces);
+    bc__free(m->scores);
+    bc__free(m->types);
+    memset(m, 0, sizeof *m);
+}
+
 /* ==========================================================================
    4. Quantization
    ========================================================================== */
@@ -1645,7 +1811,664 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
    6. Tokenizer
    ========================================================================== */
 
-/* owner: tokenizer. */
+/* The tokenizer reproduces sentencepiece's BPE encoder: the identity normaliser (spaces
+   escaped to U+2581, an invalid UTF-8 byte replaced by U+FFFD, optional dummy prefix and
+   whitespace collapsing), user-defined symbols as frozen longest-prefix matches, merges
+   of the best-scoring adjacent pair (ties: leftmost) through a heap, and byte fallback. */
+
+#define BC__SPACE "\xe2\x96\x81" /* U+2581, sentencepiece's escaped space */
+
+typedef struct bc__trie_node {
+    int32_t child, sibling;   /* first child / next sibling, -1 for none */
+    int32_t piece;            /* user-defined piece ending here, -1 for none */
+    uint8_t byte;
+} bc__trie_node;
+
+struct bc_tokenizer {
+    int32_t n;
+    char **piece;             /* NUL-terminated, one block */
+    uint32_t *len;
+    float *score;
+    uint8_t *type;            /* bc_piece_type */
+    uint8_t *ud_plain;        /* user-defined and whitespace-only: safe in BC_SPECIAL_NONE */
+    int32_t *ht_normal;       /* normal, user-defined, unused pieces: merge candidates */
+    int32_t *ht_reserved;     /* control, unknown, byte pieces */
+    uint32_t ht_mask;
+    int32_t byte_id[256];
+    bc__trie_node *trie;      /* user-defined symbols; node 0 is the root */
+    int32_t n_trie;
+    int32_t *special;         /* control / unknown ids, matched as literals in BC_SPECIAL_HF */
+    int32_t n_special;
+    int add_dummy_prefix, remove_extra_ws, byte_fallback;
+    int32_t unk_id, bos_id, eos_id;
+};
+
+static uint32_t bc__hash(const char *s, uint32_t n) {
+    uint32_t h = 2166136261u, i;
+    for (i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static int32_t bc__ht_find(const bc_tokenizer *t, const int32_t *ht, const char *s, uint32_t n) {
+    uint32_t h = bc__hash(s, n) & t->ht_mask;
+    while (ht[h] >= 0) {
+        int32_t id = ht[h];
+        if (t->len[id] == n && memcmp(t->piece[id], s, n) == 0) return id;
+        h = (h + 1) & t->ht_mask;
+    }
+    return -1;
+}
+
+/* sentencepiece keeps the first of duplicate pieces; so do we. */
+static void bc__ht_insert(bc_tokenizer *t, int32_t *ht, int32_t id) {
+    uint32_t h;
+    if (bc__ht_find(t, ht, t->piece[id], t->len[id]) >= 0) return;
+    h = bc__hash(t->piece[id], t->len[id]) & t->ht_mask;
+    while (ht[h] >= 0) h = (h + 1) & t->ht_mask;
+    ht[h] = id;
+}
+
+static int bc__trie_add(bc_tokenizer *t, int32_t id) {
+    int32_t node = 0;
+    uint32_t i;
+    for (i = 0; i < t->len[id]; i++) {
+        uint8_t b = (uint8_t)t->piece[id][i];
+        int32_t c = t->trie[node].child;
+        while (c >= 0 && t->trie[c].byte != b) c = t->trie[c].sibling;
+        if (c < 0) {
+            c = t->n_trie++;
+            t->trie[c].byte = b;
+            t->trie[c].child = -1;
+            t->trie[c].piece = -1;
+            t->trie[c].sibling = t->trie[node].child;
+            t->trie[node].child = c;
+        }
+        node = c;
+    }
+    if (t->trie[node].piece < 0) t->trie[node].piece = id;
+    return 1;
+}
+
+static int bc__is_whitespace_only(const char *s, uint32_t n) {
+    uint32_t i = 0;
+    if (n == 0) return 0;
+    while (i < n) {
+        if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f') i++;
+        else if (n - i >= 3 && memcmp(s + i, BC__SPACE, 3) == 0) i += 3;
+        else return 0;
+    }
+    return 1;
+}
+
+static int bc__byte_piece_value(const char *s, uint32_t n) {
+    unsigned v;
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    if (sscanf(s + 3, "%2x", &v) != 1) return -1;
+    return (int)v;
+}
+
+/* Builds the tokenizer from parallel arrays (spm model or GGUF metadata). */
+static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str *pieces, const float *scores,
+                                     const int32_t *types, int add_dummy_prefix, int remove_extra_ws,
+                                     int32_t unk, int32_t bos, int32_t eos, bc_error *err) {
+    bc_tokenizer *t;
+    uint64_t chars = 0, cap = 1;
+    int32_t i;
+    char *p;
+    *out = NULL;
+    if (n <= 0) return bc__fail(err, BC_ERR_FORMAT, "empty vocabulary");
+    for (i = 0; i < n; i++) {
+        if (types[i] < 1 || types[i] > 6) return bc__fail(err, BC_ERR_FORMAT, "piece %d has unknown type %d", i, types[i]);
+        if (pieces[i].len > 4096) return bc__fail(err, BC_ERR_FORMAT, "piece %d is %llu bytes long", i, (unsigned long long)pieces[i].len);
+        chars += pieces[i].len + 1;
+    }
+    while (cap < 2 * (uint64_t)n) cap <<= 1;
+    t = BC__CAST(bc_tokenizer *, bc__calloc(1, sizeof *t));
+    if (!t) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    t->n = n;
+    t->piece = BC__CAST(char **, bc__malloc(n * sizeof(char *) + chars));
+    t->len = BC__CAST(uint32_t *, bc__calloc((uint64_t)n, sizeof(uint32_t)));
+    t->score = BC__CAST(float *, bc__calloc((uint64_t)n, sizeof(float)));
+    t->type = BC__CAST(uint8_t *, bc__calloc((uint64_t)n, 1));
+    t->ud_plain = BC__CAST(uint8_t *, bc__calloc((uint64_t)n, 1));
+    t->ht_normal = BC__CAST(int32_t *, bc__malloc(cap * sizeof(int32_t)));
+    t->ht_reserved = BC__CAST(int32_t *, bc__malloc(cap * sizeof(int32_t)));
+    t->trie = BC__CAST(bc__trie_node *, bc__calloc(chars + 1, sizeof(bc__trie_node)));
+    t->special = BC__CAST(int32_t *, bc__calloc((uint64_t)n, sizeof(int32_t)));
+    if (!t->piece || !t->len || !t->score || !t->type || !t->ud_plain || !t->ht_normal || !t->ht_reserved || !t->trie || !t->special) {
+        bc_tokenizer_free(t);
+        return bc__fail(err, BC_ERR_NOMEM, "out of memory for a %d-piece vocabulary", n);
+    }
+    memset(t->ht_normal, 0xff, cap * sizeof(int32_t));
+    memset(t->ht_reserved, 0xff, cap * sizeof(int32_t));
+    t->ht_mask = (uint32_t)(cap - 1);
+    for (i = 0; i < 256; i++) t->byte_id[i] = -1;
+    t->trie[0].child = t->trie[0].sibling = t->trie[0].piece = -1;
+    t->n_trie = 1;
+    p = BC__CAST(char *, t->piece + n);
+    for (i = 0; i < n; i++) {
+        memcpy(p, pieces[i].ptr, (size_t)pieces[i].len);
+        p[pieces[i].len] = 0;
+        t->piece[i] = p;
+        p += pieces[i].len + 1;
+        t->len[i] = (uint32_t)pieces[i].len;
+        t->score[i] = scores ? scores[i] : 0.0f;
+        t->type[i] = (uint8_t)types[i];
+    }
+    for (i = 0; i < n; i++) {
+        int b;
+        switch (t->type[i]) {
+        case BC_PIECE_NORMAL: case BC_PIECE_UNUSED:
+            bc__ht_insert(t, t->ht_normal, i);
+            break;
+        case BC_PIECE_USER_DEFINED:
+            bc__ht_insert(t, t->ht_normal, i);
+            if (t->len[i]) bc__trie_add(t, i);
+            t->ud_plain[i] = (uint8_t)bc__is_whitespace_only(t->piece[i], t->len[i]);
+            break;
+        case BC_PIECE_BYTE:
+            bc__ht_insert(t, t->ht_reserved, i);
+            b = bc__byte_piece_value(t->piece[i], t->len[i]);
+            if (b >= 0 && t->byte_id[b] < 0) t->byte_id[b] = i;
+            break;
+        default: /* control, unknown */
+            bc__ht_insert(t, t->ht_reserved, i);
+            if (t->len[i]) t->special[t->n_special++] = i;
+            break;
+        }
+    }
+    t->byte_fallback = 1;
+    for (i = 0; i < 256; i++)
+        if (t->byte_id[i] < 0) t->byte_fallback = 0;
+    t->add_dummy_prefix = add_dummy_prefix;
+    t->remove_extra_ws = remove_extra_ws;
+    t->unk_id = unk >= 0 && unk < n ? unk : 0;
+    t->bos_id = bos >= 0 && bos < n ? bos : -1;
+    t->eos_id = eos >= 0 && eos < n ? eos : -1;
+    *out = t;
+    bc__ok(err);
+    return BC_OK;
+}
+
+BC_API bc_result bc_tokenizer_from_spm(bc_tokenizer **out, const bc_spm_model *m, bc_error *err) {
+    bc_str *pieces;
+    int32_t i;
+    bc_result r;
+    if (m->model_type != 2) return bc__fail(err, BC_ERR_UNSUPPORTED, "tokenizer.model: model type %d (only BPE = 2 is supported)", m->model_type);
+    if (m->normalizer_name[0] && strcmp(m->normalizer_name, "identity") != 0)
+        return bc__fail(err, BC_ERR_UNSUPPORTED, "tokenizer.model: normaliser '%s' (only identity is supported)", m->normalizer_name);
+    pieces = BC__CAST(bc_str *, bc__calloc((uint64_t)(m->n_pieces > 0 ? m->n_pieces : 1), sizeof(bc_str)));
+    if (!pieces) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    for (i = 0; i < m->n_pieces; i++) {
+        pieces[i].ptr = m->pieces[i];
+        pieces[i].len = strlen(m->pieces[i]);
+    }
+    r = bc__tokenizer_build(out, m->n_pieces, pieces, m->scores, m->types, m->add_dummy_prefix,
+                            m->remove_extra_whitespaces, m->unk_id, m->bos_id, m->eos_id, err);
+    bc__free(pieces);
+    return r;
+}
+
+static int32_t bc__gguf_i32_or(const bc_gguf *g, const char *key, int32_t dflt) {
+    uint32_t v;
+    return bc_gguf_get_u32(g, key, &v) == BC_OK && v <= INT32_MAX ? (int32_t)v : dflt;
+}
+
+BC_API bc_result bc_tokenizer_from_gguf(bc_tokenizer **out, const bc_gguf *g, bc_error *err) {
+    const bc_gguf_kv *toks = bc_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    const bc_gguf_kv *scores = bc_gguf_find_kv(g, "tokenizer.ggml.scores");
+    const bc_gguf_kv *types = bc_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    bc_str model;
+    bc_str *pieces;
+    float *sc;
+    int32_t *ty, n, i;
+    int dummy = 1;
+    bc_result r;
+    *out = NULL;
+    if (bc_gguf_get_str(g, "tokenizer.ggml.model", &model) == BC_OK && !bc__str_eq(model, "llama"))
+        return bc__fail(err, BC_ERR_UNSUPPORTED, "tokenizer model '%.*s' (only SentencePiece 'llama' is supported)", (int)(model.len > 32 ? 32 : model.len), model.ptr);
+    if (!toks || toks->type != BC_GGUF_ARRAY || toks->elem_type != BC_GGUF_STRING || toks->n == 0 || toks->n > INT32_MAX / 4)
+        return bc__fail(err, BC_ERR_FORMAT, "tokenizer.ggml.tokens missing or not an array of strings");
+    n = (int32_t)toks->n;
+    if (scores && (scores->type != BC_GGUF_ARRAY || scores->elem_type != BC_GGUF_FLOAT32 || scores->n != toks->n))
+        return bc__fail(err, BC_ERR_FORMAT, "tokenizer.ggml.scores is not %d float32 values", n);
+    if (types && (types->type != BC_GGUF_ARRAY || types->elem_type != BC_GGUF_INT32 || types->n != toks->n))
+        return bc__fail(err, BC_ERR_FORMAT, "tokenizer.ggml.token_type is not %d int32 values", n);
+    pieces = BC__CAST(bc_str *, bc__calloc((uint64_t)n, sizeof(bc_str)));
+    sc = BC__CAST(float *, bc__calloc((uint64_t)n, sizeof(float)));
+    ty = BC__CAST(int32_t *, bc__calloc((uint64_t)n, sizeof(int32_t)));
+    if (!pieces || !sc || !ty) {
+        bc__free(pieces); bc__free(sc); bc__free(ty);
+        return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        bc_gguf_array_str(g, toks, (uint64_t)i, &pieces[i]);
+        sc[i] = scores ? bc__bits_f32((uint32_t)bc__rd_le(scores->data + 4 * (uint64_t)i, 4)) : 0.0f;
+        ty[i] = types ? (int32_t)bc__rd_le(types->data + 4 * (uint64_t)i, 4) : BC_PIECE_NORMAL;
+    }
+    (void)bc_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &dummy);
+    r = bc__tokenizer_build(out, n, pieces, sc, ty, dummy, 0, bc__gguf_i32_or(g, "tokenizer.ggml.unknown_token_id", 0),
+                            bc__gguf_i32_or(g, "tokenizer.ggml.bos_token_id", 1), bc__gguf_i32_or(g, "tokenizer.ggml.eos_token_id", 2), err);
+    bc__free(pieces); bc__free(sc); bc__free(ty);
+    return r;
+}
+
+BC_API void bc_tokenizer_free(bc_tokenizer *t) {
+    if (!t) return;
+    bc__free(t->piece); bc__free(t->len); bc__free(t->score); bc__free(t->type); bc__free(t->ud_plain);
+    bc__free(t->ht_normal); bc__free(t->ht_reserved); bc__free(t->trie); bc__free(t->special);
+    bc__free(t);
+}
+
+BC_API int32_t bc_tokenizer_n_vocab(const bc_tokenizer *t) { return t->n; }
+BC_API int32_t bc_tokenizer_bos(const bc_tokenizer *t) { return t->bos_id; }
+BC_API int32_t bc_tokenizer_eos(const bc_tokenizer *t) { return t->eos_id; }
+
+BC_API const char *bc_tokenizer_piece(const bc_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n ? t->piece[id] : NULL;
+}
+
+/* Length of the valid UTF-8 character at s (n bytes left), or 0 if it is malformed. */
+static int bc__utf8_len(const uint8_t *s, uint64_t n) {
+    uint32_t c = s[0], cp;
+    int need, i;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) need = 2;
+    else if (c >= 0xf0 && c <= 0xf4) need = 3;
+    else return 0;
+    if ((uint64_t)need >= n) return 0;
+    cp = c & (0x3f >> need);
+    for (i = 1; i <= need; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return need + 1;
+}
+
+/* The user-defined symbol that is the longest prefix of s, or -1. */
+static int32_t bc__match_user_defined(const bc_tokenizer *t, const char *s, uint64_t n, uint32_t *mlen) {
+    int32_t node = 0, best = -1;
+    uint64_t i;
+    for (i = 0; i < n; i++) {
+        int32_t c = t->trie[node].child;
+        while (c >= 0 && t->trie[c].byte != (uint8_t)s[i]) c = t->trie[c].sibling;
+        if (c < 0) break;
+        node = c;
+        if (t->trie[node].piece >= 0) { best = t->trie[node].piece; *mlen = (uint32_t)(i + 1); }
+    }
+    return best;
+}
+
+typedef struct bc__sym {
+    uint32_t start, len;
+    int32_t prev, next;
+    int32_t freeze;
+} bc__sym;
+
+typedef struct bc__pair {
+    float score;
+    int32_t left, right;
+    uint32_t size;
+} bc__pair;
+
+/* Max-heap order: higher score first, then the leftmost pair (sentencepiece's rule). */
+static int bc__pair_before(const bc__pair *a, const bc__pair *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+typedef struct bc__enc {
+    const bc_tokenizer *t;
+    bc_special_mode mode;
+    char *norm;               /* normalised text */
+    uint64_t n_norm;
+    bc__sym *sym;
+    bc__pair *heap;
+    uint64_t n_heap;
+    int32_t *out;
+    int64_t cap, n_out;
+} bc__enc;
+
+static void bc__heap_push(bc__enc *e, bc__pair p) {
+    uint64_t i = e->n_heap++;
+    while (i > 0) {
+        uint64_t parent = (i - 1) / 2;
+        if (!bc__pair_before(&p, &e->heap[parent])) break;
+        e->heap[i] = e->heap[parent];
+        i = parent;
+    }
+    e->heap[i] = p;
+}
+
+static bc__pair bc__heap_pop(bc__enc *e) {
+    bc__pair top = e->heap[0], last = e->heap[--e->n_heap];
+    uint64_t i = 0, n = e->n_heap;
+    for (;;) {
+        uint64_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && bc__pair_before(&e->heap[c + 1], &e->heap[c])) c++;
+        if (!bc__pair_before(&e->heap[c], &last)) break;
+        e->heap[i] = e->heap[c];
+        i = c;
+    }
+    if (n) e->heap[i] = last;
+    return top;
+}
+
+static int bc__mergeable(const bc__enc *e, int32_t id) {
+    /* untrusted text may merge into whitespace-only user-defined pieces, never others */
+    return !(e->mode == BC_SPECIAL_NONE && e->t->type[id] == BC_PIECE_USER_DEFINED && !e->t->ud_plain[id]);
+}
+
+static void bc__maybe_add_pair(bc__enc *e, int32_t left, int32_t right) {
+    bc__pair p;
+    int32_t id;
+    if (left < 0 || right < 0 || e->sym[left].freeze || e->sym[right].freeze) return;
+    p.size = e->sym[left].len + e->sym[right].len;
+    id = bc__ht_find(e->t, e->t->ht_normal, e->norm + e->sym[left].start, p.size);
+    if (id < 0 || !bc__mergeable(e, id)) return;
+    p.score = e->t->score[id];
+    p.left = left;
+    p.right = right;
+    bc__heap_push(e, p);
+}
+
+static void bc__emit(bc__enc *e, int32_t id) {
+    if (e->n_out < e->cap) e->out[e->n_out] = id;
+    e->n_out++;
+}
+
+/* sentencepiece's PieceToId: reserved pieces first, then the others, else unknown. */
+static int32_t bc__piece_to_id(const bc_tokenizer *t, const char *s, uint32_t n) {
+    int32_t id = bc__ht_find(t, t->ht_reserved, s, n);
+    if (id >= 0) return id;
+    id = bc__ht_find(t, t->ht_normal, s, n);
+    return id >= 0 ? id : t->unk_id;
+}
+
+static void bc__emit_piece(bc__enc *e, const char *s, uint32_t n, int *prev_unk);
+
+/* An unused piece is split back into the two pieces it was merged from (sentencepiece's
+   resegmentation); it is found again by trying every split point. */
+static int bc__resegment(bc__enc *e, const char *s, uint32_t n, int *prev_unk) {
+    uint32_t k;
+    for (k = 1; k < n; k++) {
+        int32_t a = bc__ht_find(e->t, e->t->ht_normal, s, k), b = bc__ht_find(e->t, e->t->ht_normal, s + k, n - k);
+        if (a >= 0 && b >= 0) {
+            bc__emit_piece(e, s, k, prev_unk);
+            bc__emit_piece(e, s + k, n - k, prev_unk);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void bc__emit_piece(bc__enc *e, const char *s, uint32_t n, int *prev_unk) {
+    const bc_tokenizer *t = e->t;
+    int32_t id = bc__piece_to_id(t, s, n);
+    uint32_t i;
+    if (t->type[id] == BC_PIECE_UNUSED && bc__resegment(e, s, n, prev_unk)) return;
+    if (id == t->unk_id && t->byte_fallback) {
+        for (i = 0; i < n; i++) bc__emit(e, t->byte_id[(uint8_t)s[i]]);
+        *prev_unk = 0;
+        return;
+    }
+    if (id == t->unk_id) {
+        if (!*prev_unk) bc__emit(e, id); /* consecutive unknowns become one */
+        *prev_unk = 1;
+        return;
+    }
+    *prev_unk = 0;
+    bc__emit(e, id);
+}
+
+static void bc__norm_put(bc__enc *e, const char *s, uint64_t n) {
+    memcpy(e->norm + e->n_norm, s, (size_t)n);
+    e->n_norm += n;
+}
+
+/* sentencepiece's Normalizer::Normalize with the identity rule. */
+static void bc__normalize(bc__enc *e, const char *text, uint64_t len) {
+    const bc_tokenizer *t = e->t;
+    uint64_t i = 0;
+    int prev_space = t->remove_extra_ws;
+    e->n_norm = 0;
+    if (t->remove_extra_ws)
+        while (i < len && text[i] == ' ') i++;
+    if (i == len) return;
+    if (t->add_dummy_prefix) bc__norm_put(e, BC__SPACE, 3);
+    while (i < len) {
+        uint32_t n = 0;
+        int ud = e->mode != BC_SPECIAL_NONE ? bc__match_user_defined(t, text + i, len - i, &n) : -1;
+        const char *sp = text + i;
+        uint64_t k, consumed;
+        if (ud < 0) {
+            n = (uint32_t)bc__utf8_len(BC__CAST(const uint8_t *, text + i), len - i);
+            if (n == 0) { sp = "\xef\xbf\xbd"; consumed = 1; n = 3; }
+            else consumed = n;
+        } else {
+            consumed = n;
+        }
+        if (prev_space) while (n && *sp == ' ') { sp++; n--; }
+        for (k = 0; k < n; k++) {
+            if (sp[k] == ' ') bc__norm_put(e, BC__SPACE, 3);
+            else bc__norm_put(e, sp + k, 1);
+        }
+        if (n) prev_space = sp[n - 1] == ' ';
+        if (!t->remove_extra_ws) prev_space = 0;
+        i += consumed;
+    }
+    if (t->remove_extra_ws)
+        while (e->n_norm >= 3 && memcmp(e->norm + e->n_norm - 3, BC__SPACE, 3) == 0) e->n_norm -= 3;
+}
+
+static void bc__encode_segment(bc__enc *e, const char *text, uint64_t len) {
+    const bc_tokenizer *t = e->t;
+    uint64_t pos = 0, n_sym = 0, i;
+    int prev_unk = 0;
+    int32_t s;
+    bc__normalize(e, text, len);
+    while (pos < e->n_norm) {
+        uint32_t mlen = 0;
+        int32_t ud = bc__match_user_defined(t, e->norm + pos, e->n_norm - pos, &mlen);
+        bc__sym *sy = &e->sym[n_sym];
+        if (ud >= 0 && e->mode == BC_SPECIAL_NONE && !t->ud_plain[ud]) ud = -1;
+        if (ud >= 0) {
+            sy->freeze = 1;
+        } else {
+            static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+            mlen = lens[(uint8_t)e->norm[pos] >> 4];
+            if (mlen > e->n_norm - pos) mlen = (uint32_t)(e->n_norm - pos);
+            sy->freeze = 0;
+        }
+        sy->start = (uint32_t)pos;
+        sy->len = mlen;
+        sy->prev = (int32_t)n_sym - 1;
+        pos += mlen;
+        sy->next = pos < e->n_norm ? (int32_t)n_sym + 1 : -1;
+        n_sym++;
+    }
+    if (n_sym == 0) return;
+    e->n_heap = 0;
+    for (i = 1; i < n_sym; i++) bc__maybe_add_pair(e, (int32_t)i - 1, (int32_t)i);
+    while (e->n_heap) {
+        bc__pair top = bc__heap_pop(e);
+        bc__sym *l = &e->sym[top.left], *r = &e->sym[top.right];
+        if (l->len == 0 || r->len == 0 || l->len + r->len != top.size || l->next != top.right) continue;
+        l->len += r->len;
+        l->next = r->next;
+        if (r->next >= 0) e->sym[r->next].prev = top.left;
+        r->len = 0;
+        bc__maybe_add_pair(e, l->prev, top.left);
+        bc__maybe_add_pair(e, top.left, l->next);
+    }
+    for (s = 0; s >= 0; s = e->sym[s].next) bc__emit_piece(e, e->norm + e->sym[s].start, e->sym[s].len, &prev_unk);
+}
+
+/* The control/unknown literal (e.g. "</s>") at text, as Hugging Face's trie splits it. */
+static int32_t bc__match_special(const bc_tokenizer *t, const char *s, uint64_t n, uint32_t *mlen) {
+    int32_t i, best = -1;
+    for (i = 0; i < t->n_special; i++) {
+        int32_t id = t->special[i];
+        if (t->len[id] <= n && (best < 0 || t->len[id] > t->len[best]) && memcmp(s, t->piece[id], t->len[id]) == 0) best = id;
+    }
+    if (best >= 0) *mlen = t->len[best];
+    return best;
+}
+
+BC_API int64_t bc_tokenizer_encode(const bc_tokenizer *t, const char *text, uint64_t len, bc_special_mode mode,
+                                   int32_t *ids, int64_t cap, bc_error *err) {
+    bc__enc e;
+    uint64_t norm_cap, start = 0, i;
+    if (!t || (!text && len) || cap < 0 || (cap && !ids)) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_tokenizer_encode");
+    if ((int)mode < 0 || (int)mode > 2) return bc__fail(err, BC_ERR_INVALID, "unknown special-token mode %d", (int)mode);
+    if (len > ((uint64_t)1 << 32) / 4) return bc__fail(err, BC_ERR_RANGE, "text of %llu bytes is too long to encode at once", (unsigned long long)len);
+    memset(&e, 0, sizeof e);
+    e.t = t;
+    e.mode = mode;
+    e.out = ids;
+    e.cap = cap;
+    norm_cap = 3 * len + 3;
+    e.norm = BC__CAST(char *, bc__malloc(norm_cap));
+    e.sym = BC__CAST(bc__sym *, bc__calloc(norm_cap, sizeof(bc__sym)));
+    e.heap = BC__CAST(bc__pair *, bc__calloc(3 * norm_cap + 1, sizeof(bc__pair)));
+    if (!e.norm || !e.sym || !e.heap) {
+        bc__free(e.norm); bc__free(e.sym); bc__free(e.heap);
+        return bc__fail(err, BC_ERR_NOMEM, "out of memory encoding %llu bytes", (unsigned long long)len);
+    }
+    if (mode == BC_SPECIAL_HF) {
+        for (i = 0; i < len;) {
+            uint32_t m = 0;
+            int32_t id = bc__match_special(t, text + i, len - i, &m);
+            if (id < 0) { i++; continue; }
+            if (i > start) bc__encode_segment(&e, text + start, i - start);
+            bc__emit(&e, id);
+            i += m;
+            start = i;
+        }
+    }
+    if (len > start) bc__encode_segment(&e, text + start, len - start);
+    bc__free(e.norm); bc__free(e.sym); bc__free(e.heap);
+    bc__ok(err);
+    return e.n_out;
+}
+
+/* The bytes token id stands for, before the dummy-prefix rule: byte pieces are raw
+   bytes, U+2581 is a space, control tokens are nothing. */
+static int bc__token_bytes(const bc_tokenizer *t, int32_t id, char *buf, int cap) {
+    const char *s = t->piece[id];
+    uint32_t n = t->len[id], i;
+    int k = 0, b;
+    switch (t->type[id]) {
+    case BC_PIECE_CONTROL: return 0;
+    case BC_PIECE_BYTE:
+        b = bc__byte_piece_value(s, n);
+        if (b < 0) return 0;
+        if (cap > 0) buf[0] = (char)b;
+        return 1;
+    case BC_PIECE_UNKNOWN:
+        s = " \xe2\x81\x87 ";
+        n = 5;
+        break;
+    }
+    for (i = 0; i < n; i++) {
+        if (i + 3 <= n && memcmp(s + i, BC__SPACE, 3) == 0) {
+            if (k < cap) buf[k] = ' ';
+            k++;
+            i += 2;
+        } else {
+            if (k < cap) buf[k] = s[i];
+            k++;
+        }
+    }
+    return k;
+}
+
+BC_API int64_t bc_tokenizer_decode(const bc_tokenizer *t, const int32_t *ids, int64_t n, char *out, int64_t cap,
+                                   bc_error *err) {
+    int64_t i, k = 0;
+    int at_start = 1;
+    char tmp[4200];
+    if (!t || n < 0 || (n && !ids) || cap < 0 || (cap && !out)) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_tokenizer_decode");
+    for (i = 0; i < n; i++) {
+        int m, skip = 0, j;
+        if (ids[i] < 0 || ids[i] >= t->n) return bc__fail(err, BC_ERR_RANGE, "token id %d out of range [0, %d)", ids[i], t->n);
+        m = bc__token_bytes(t, ids[i], tmp, (int)sizeof tmp);
+        if (m == 0) continue;
+        if (at_start && (t->add_dummy_prefix || t->remove_extra_ws) && tmp[0] == ' ' && t->type[ids[i]] != BC_PIECE_BYTE) skip = 1;
+        at_start = 0;
+        for (j = skip; j < m; j++) {
+            if (k < cap) out[k] = tmp[j];
+            k++;
+        }
+    }
+    bc__ok(err);
+    return k;
+}
+
+BC_API void bc_detokenizer_init(bc_detokenizer *d, const bc_tokenizer *t) {
+    memset(d, 0, sizeof *d);
+    d->tok = t;
+    d->at_start = 1;
+}
+
+/* Moves the complete characters of pending to out; a byte that cannot start or continue
+   a valid character becomes U+FFFD. */
+static int bc__detok_drain(bc_detokenizer *d, char *out, int cap, int final) {
+    int k = 0;
+    while (d->n_pending > 0) {
+        int m = bc__utf8_len(d->pending, (uint64_t)d->n_pending), j;
+        if (m == 0) {
+            /* incomplete but still possibly valid: wait for more bytes */
+            uint8_t c = d->pending[0];
+            int need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2, ok = (c >= 0xc2 && c <= 0xf4), i;
+            for (i = 1; ok && i < d->n_pending; i++) ok = (d->pending[i] & 0xc0) == 0x80;
+            if (ok && d->n_pending < need && !final) break;
+            if (k + 3 > cap) return -1;
+            memcpy(out + k, "\xef\xbf\xbd", 3);
+            k += 3;
+            m = 1;
+        } else {
+            if (k + m > cap) return -1;
+            memcpy(out + k, d->pending, (size_t)m);
+            k += m;
+        }
+        for (j = m; j < d->n_pending; j++) d->pending[j - m] = d->pending[j];
+        d->n_pending -= m;
+    }
+    return k;
+}
+
+BC_API int bc_detokenizer_push(bc_detokenizer *d, int32_t id, char *out, int cap) {
+    char tmp[4200];
+    int m, i, k = 0, skip = 0;
+    const bc_tokenizer *t = d->tok;
+    if (!t || id < 0 || id >= t->n) return BC_ERR_RANGE;
+    m = bc__token_bytes(t, id, tmp, (int)sizeof tmp);
+    if (m == 0) return 0;
+    if (d->at_start && (t->add_dummy_prefix || t->remove_extra_ws) && tmp[0] == ' ' && t->type[id] != BC_PIECE_BYTE) skip = 1;
+    d->at_start = 0;
+    for (i = skip; i < m; i++) {
+        int r;
+        if (d->n_pending == (int)sizeof d->pending) {
+            r = bc__detok_drain(d, out + k, cap - k, 1);
+            if (r < 0) return BC_ERR_RANGE;
+            k += r;
+        }
+        d->pending[d->n_pending++] = (unsigned char)tmp[i];
+        r = bc__detok_drain(d, out + k, cap - k, 0);
+        if (r < 0) return BC_ERR_RANGE;
+        k += r;
+    }
+    return k;
+}
+
+BC_API int bc_detokenizer_flush(bc_detokenizer *d, char *out, int cap) {
+    int r = bc__detok_drain(d, out, cap, 1);
+    return r < 0 ? BC_ERR_RANGE : r;
+}
+
 
 /* ==========================================================================
    7. Model
