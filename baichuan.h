@@ -208,6 +208,10 @@ BC_API bc_result bc_gguf_writer_add_tensor(bc_gguf_writer *w, const char *name, 
 BC_API bc_result bc_gguf_writer_begin(bc_gguf_writer *w, const char *path, bc_error *err);
 BC_API bc_result bc_gguf_writer_write_tensor(bc_gguf_writer *w, const void *data, uint64_t nbytes,
                                              bc_error *err);
+/* The same data in pieces: call repeatedly; the tensor is complete once its byte count
+   is reached, and the next call starts the next tensor. */
+BC_API bc_result bc_gguf_writer_write_chunk(bc_gguf_writer *w, const void *data, uint64_t nbytes,
+                                            bc_error *err);
 BC_API bc_result bc_gguf_writer_end(bc_gguf_writer *w, bc_error *err);
 
 /* ==========================================================================
@@ -1190,6 +1194,7 @@ struct bc_gguf_writer {
     uint64_t next_offset;
     uint64_t alignment;
     uint64_t written;         /* tensors written so far */
+    uint64_t partial;         /* bytes of the current tensor written by write_chunk */
 #ifndef BC_NO_STDIO
     FILE *f;
 #endif
@@ -1334,15 +1339,27 @@ BC_API bc_result bc_gguf_writer_begin(bc_gguf_writer *w, const char *path, bc_er
     return r;
 }
 
-BC_API bc_result bc_gguf_writer_write_tensor(bc_gguf_writer *w, const void *data, uint64_t nbytes, bc_error *err) {
+BC_API bc_result bc_gguf_writer_write_chunk(bc_gguf_writer *w, const void *data, uint64_t nbytes, bc_error *err) {
+    uint64_t size;
     if (!w->f) return bc__fail(err, BC_ERR_INVALID, "bc_gguf_writer_begin was not called");
     if (w->written >= w->n_tensors) return bc__fail(err, BC_ERR_INVALID, "more tensors written than added");
-    if (nbytes != w->sizes[w->written])
+    size = w->sizes[w->written];
+    if (nbytes > size - w->partial)
         return bc__fail(err, BC_ERR_INVALID, "tensor %llu: %llu bytes given, %llu expected", (unsigned long long)w->written,
-                        (unsigned long long)nbytes, (unsigned long long)w->sizes[w->written]);
+                        (unsigned long long)(w->partial + nbytes), (unsigned long long)size);
     if (nbytes && fwrite(data, 1, (size_t)nbytes, w->f) != nbytes) return bc__fail(err, BC_ERR_IO, "write failed (disk full?)");
+    w->partial += nbytes;
+    if (w->partial < size) return BC_OK;
+    w->partial = 0;
     w->written++;
-    return bc__writer_pad(w, nbytes, err);
+    return bc__writer_pad(w, size, err);
+}
+
+BC_API bc_result bc_gguf_writer_write_tensor(bc_gguf_writer *w, const void *data, uint64_t nbytes, bc_error *err) {
+    if (w->partial || (w->written < w->n_tensors && nbytes != w->sizes[w->written]))
+        return bc__fail(err, BC_ERR_INVALID, "tensor %llu: %llu bytes given, %llu expected", (unsigned long long)w->written,
+                        (unsigned long long)nbytes, (unsigned long long)(w->written < w->n_tensors ? w->sizes[w->written] : 0));
+    return bc_gguf_writer_write_chunk(w, data, nbytes, err);
 }
 
 BC_API bc_result bc_gguf_writer_end(bc_gguf_writer *w, bc_error *err) {
