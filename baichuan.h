@@ -506,6 +506,9 @@ BC_API bc_result bc_cuda_eval(bc_cuda_model *g, const int32_t *tokens, int32_t n
 #if !defined(BC_NO_THREADS)
 #include <pthread.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 /* C and C++ both accept this spelling, including void* and byte-pointer conversions. */
 #define BC__CAST(T, x) ((T)(x))
@@ -2491,7 +2494,539 @@ BC_API int bc_detokenizer_flush(bc_detokenizer *d, char *out, int cap) {
    7. Model
    ========================================================================== */
 
-/* owner: model. */
+typedef struct bc__layer {
+    const float *attn_norm;   /* [n_embd] */
+    bc__weight wq, wk, wv;    /* [n_embd][n_embd]; q and k rows permuted for interleaved RoPE */
+    bc__weight wo;            /* [n_embd][n_embd] */
+    const float *ffn_norm;    /* [n_embd] */
+    bc__weight gate, up;      /* [n_ff][n_embd] */
+    bc__weight down;          /* [n_embd][n_ff] */
+} bc__layer;
+
+struct bc_model {
+    bc_gguf gguf;
+    bc_hparams hp;
+    bc_tokenizer *tok;
+    bc__weight tok_embd;      /* [n_vocab][n_embd] */
+    bc__layer *layers;        /* [n_layer] */
+    const float *output_norm; /* [n_embd] */
+    bc__weight output;        /* [n_vocab][n_embd], rows unit-norm unless out_scale says otherwise */
+    float *out_scale;         /* [n_vocab] 1/||row|| for files whose head is not normalised, else NULL */
+    float *alibi_slopes;      /* [n_head] for ALiBi models */
+    float *inv_freq;          /* [head_dim/2] for RoPE models */
+};
+
+BC_API bc_model_params bc_model_default_params(void) {
+    bc_model_params p;
+    memset(&p, 0, sizeof p);
+    p.use_mmap = 1;
+    return p;
+}
+
+/* The official _get_interleave: slopes for any head count. */
+static void bc__alibi_slopes(int n, float *out) {
+    int p2 = 1, i;
+    while (p2 * 2 <= n) p2 *= 2;
+    for (i = 0; i < p2; i++) out[i] = (float)pow(2.0, -8.0 / p2 * (i + 1));
+    for (i = p2; i < n; i++) out[i] = (float)pow(2.0, -8.0 / (2 * p2) * (2 * (i - p2) + 1));
+}
+
+static bc_result bc__model_weight(bc_model *m, const char *name, int64_t cols, int64_t rows, bc__weight *w, bc_error *err) {
+    const bc_gguf_tensor *t = bc_gguf_find_tensor(&m->gguf, name);
+    if (!t) return bc__fail(err, BC_ERR_SHAPE, "model file has no tensor '%s'", name);
+    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
+        return bc__fail(err, BC_ERR_SHAPE, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name, (long long)t->ne[0],
+                        (long long)(t->n_dims > 1 ? t->ne[1] : 1), (long long)cols, (long long)rows);
+    w->type = t->type;
+    w->rows = rows;
+    w->cols = cols;
+    w->row_bytes = bc_tensor_nbytes(t->type, cols);
+    w->data = t->data;
+    return BC_OK;
+}
+
+static bc_result bc__model_norm(bc_model *m, const char *name, const float **out, bc_error *err) {
+    const bc_gguf_tensor *t = bc_gguf_find_tensor(&m->gguf, name);
+    if (!t) return bc__fail(err, BC_ERR_SHAPE, "model file has no tensor '%s'", name);
+    if (t->n_dims != 1 || t->ne[0] != m->hp.n_embd || t->type != BC_TYPE_F32)
+        return bc__fail(err, BC_ERR_SHAPE, "tensor '%s' must be f32 [%d]", name, m->hp.n_embd);
+    if (((uintptr_t)t->data & 3) != 0) return bc__fail(err, BC_ERR_FORMAT, "tensor '%s' is misaligned", name);
+    *out = BC__CAST(const float *, t->data);
+    return BC_OK;
+}
+
+static bc_result bc__model_hparams(bc_model *m, bc_error *err) {
+    const bc_gguf *g = &m->gguf;
+    bc_hparams *hp = &m->hp;
+    bc_str s;
+    uint32_t v;
+    const bc_gguf_kv *toks = bc_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (bc_gguf_get_str(g, "general.architecture", &s) != BC_OK) return bc__fail(err, BC_ERR_FORMAT, "no general.architecture: not a model file");
+    if (!bc__str_eq(s, "baichuan"))
+        return bc__fail(err, BC_ERR_UNSUPPORTED, "architecture '%.*s' is not baichuan", (int)(s.len > 32 ? 32 : s.len), s.ptr);
+#define BC__HP(key, field, lo, hi) do { if (bc_gguf_get_u32(g, key, &v) != BC_OK || v < (lo) || v > (hi)) \
+        return bc__fail(err, BC_ERR_FORMAT, "missing or bad %s", key); hp->field = (int32_t)v; } while (0)
+    BC__HP("baichuan.embedding_length", n_embd, 1, 1 << 16);
+    BC__HP("baichuan.block_count", n_layer, 1, 1024);
+    BC__HP("baichuan.feed_forward_length", n_ff, 1, 1 << 18);
+    BC__HP("baichuan.attention.head_count", n_head, 1, 1024);
+    BC__HP("baichuan.context_length", n_ctx_train, 1, 1 << 24);
+#undef BC__HP
+    if (hp->n_embd % hp->n_head != 0 || (hp->n_embd / hp->n_head) % 2 != 0)
+        return bc__fail(err, BC_ERR_FORMAT, "embedding length %d is not an even multiple of %d heads", hp->n_embd, hp->n_head);
+    if (bc_gguf_get_u32(g, "baichuan.attention.head_count_kv", &v) == BC_OK && (int32_t)v != hp->n_head)
+        return bc__fail(err, BC_ERR_UNSUPPORTED, "grouped-query attention (%u kv heads) is not Baichuan", v);
+    if (bc_gguf_get_f32(g, "baichuan.attention.layer_norm_rms_epsilon", &hp->norm_eps) != BC_OK) hp->norm_eps = 1e-6f;
+    if (bc_gguf_get_f32(g, "baichuan.rope.freq_base", &hp->rope_base) != BC_OK) hp->rope_base = 10000.0f;
+    if (bc_gguf_get_str(g, "baichuan.position_encoding", &s) == BC_OK) {
+        if (bc__str_eq(s, "rope")) hp->pos_encoding = BC_POS_ROPE;
+        else if (bc__str_eq(s, "alibi")) hp->pos_encoding = BC_POS_ALIBI;
+        else return bc__fail(err, BC_ERR_UNSUPPORTED, "position encoding '%.*s'", (int)(s.len > 32 ? 32 : s.len), s.ptr);
+    } else {
+        hp->pos_encoding = hp->n_layer == 40 ? BC_POS_ALIBI : BC_POS_ROPE; /* llama.cpp's rule for files without the key */
+    }
+    if (!toks || toks->n == 0 || toks->n > (1u << 24)) return bc__fail(err, BC_ERR_FORMAT, "no vocabulary (tokenizer.ggml.tokens)");
+    hp->n_vocab = (int32_t)toks->n;
+    hp->bos_id = bc__gguf_i32_or(g, "tokenizer.ggml.bos_token_id", 1);
+    hp->eos_id = bc__gguf_i32_or(g, "tokenizer.ggml.eos_token_id", 2);
+    hp->pad_id = bc__gguf_i32_or(g, "tokenizer.ggml.padding_token_id", 0);
+    hp->user_token_id = bc__gguf_i32_or(g, "baichuan.chat.user_token_id", -1);
+    hp->assistant_token_id = bc__gguf_i32_or(g, "baichuan.chat.assistant_token_id", -1);
+    return BC_OK;
+}
+
+/* NormHead for files that did not normalise the head (llama.cpp's converter): scale each
+   logit by 1/||row|| instead of copying the weights. */
+static bc_result bc__model_norm_head(bc_model *m, bc_error *err) {
+    int normalized = 0;
+    int64_t r, i, n = m->hp.n_embd;
+    float *row;
+    if (bc_gguf_get_bool(&m->gguf, "baichuan.output_normalized", &normalized) == BC_OK) return BC_OK;
+    if (m->hp.n_vocab == 64000) return BC_OK; /* Baichuan 1 has a plain head */
+    row = BC__CAST(float *, bc__malloc((uint64_t)n * sizeof(float)));
+    m->out_scale = BC__CAST(float *, bc__malloc((uint64_t)m->hp.n_vocab * sizeof(float)));
+    if (!row || !m->out_scale) { bc__free(row); return bc__fail(err, BC_ERR_NOMEM, "out of memory"); }
+    for (r = 0; r < m->hp.n_vocab; r++) {
+        double s = 0.0;
+        bc_dequantize_row(m->output.type, BC__CAST(const uint8_t *, m->output.data) + (uint64_t)r * m->output.row_bytes, row, n);
+        for (i = 0; i < n; i++) s += (double)row[i] * row[i];
+        s = sqrt(s);
+        m->out_scale[r] = (float)(1.0 / (s > 1e-12 ? s : 1e-12));
+    }
+    bc__free(row);
+    return BC_OK;
+}
+
+static bc_result bc__model_tensors(bc_model *m, bc_error *err) {
+    const bc_hparams *hp = &m->hp;
+    char name[96];
+    int l, i;
+    bc_result r;
+    int hd = hp->n_embd / hp->n_head;
+    if ((r = bc__model_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, err)) != BC_OK) return r;
+    if ((r = bc__model_norm(m, "output_norm.weight", &m->output_norm, err)) != BC_OK) return r;
+    if ((r = bc__model_weight(m, "output.weight", hp->n_embd, hp->n_vocab, &m->output, err)) != BC_OK) return r;
+    m->layers = BC__CAST(bc__layer *, bc__calloc((uint64_t)hp->n_layer, sizeof(bc__layer)));
+    if (!m->layers) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    for (l = 0; l < hp->n_layer; l++) {
+        bc__layer *L = &m->layers[l];
+#define BC__W(suffix, cols, rows, dst) do { snprintf(name, sizeof name, "blk.%d." suffix, l); \
+        if ((r = bc__model_weight(m, name, cols, rows, dst, err)) != BC_OK) return r; } while (0)
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+        if ((r = bc__model_norm(m, name, &L->attn_norm, err)) != BC_OK) return r;
+        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
+        if ((r = bc__model_norm(m, name, &L->ffn_norm, err)) != BC_OK) return r;
+        BC__W("attn_q.weight", hp->n_embd, hp->n_embd, &L->wq);
+        BC__W("attn_k.weight", hp->n_embd, hp->n_embd, &L->wk);
+        BC__W("attn_v.weight", hp->n_embd, hp->n_embd, &L->wv);
+        BC__W("attn_output.weight", hp->n_embd, hp->n_embd, &L->wo);
+        BC__W("ffn_gate.weight", hp->n_embd, hp->n_ff, &L->gate);
+        BC__W("ffn_up.weight", hp->n_embd, hp->n_ff, &L->up);
+        BC__W("ffn_down.weight", hp->n_ff, hp->n_embd, &L->down);
+#undef BC__W
+    }
+    m->alibi_slopes = BC__CAST(float *, bc__calloc((uint64_t)hp->n_head, sizeof(float)));
+    m->inv_freq = BC__CAST(float *, bc__calloc((uint64_t)hd / 2, sizeof(float)));
+    if (!m->alibi_slopes || !m->inv_freq) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    bc__alibi_slopes(hp->n_head, m->alibi_slopes);
+    /* inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim)), all float32 */
+    for (i = 0; i < hd / 2; i++) m->inv_freq[i] = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hd);
+    return bc__model_norm_head(m, err);
+}
+
+BC_API bc_result bc_model_load(bc_model **out, const char *path, const bc_model_params *p, bc_error *err) {
+    bc_model *m;
+    bc_result r;
+    bc_model_params dp = bc_model_default_params();
+    if (!out) return bc__fail(err, BC_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    if (!p) p = &dp;
+    m = BC__CAST(bc_model *, bc__calloc(1, sizeof *m));
+    if (!m) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    if (p->buffer) r = bc_gguf_open_buffer(&m->gguf, p->buffer, p->buffer_size, err);
+#ifndef BC_NO_STDIO
+    else if (path) {
+        bc__file_data fd;
+        r = bc__read_whole_file(&fd, path, p->use_mmap, err);
+        if (r == BC_OK) {
+            r = bc_gguf_open_buffer(&m->gguf, fd.data, fd.size, err);
+            if (r == BC_OK) {
+                m->gguf.owned_ = fd.owned;
+                m->gguf.owned_size_ = fd.size;
+                m->gguf.owned_kind_ = fd.kind;
+            } else {
+                bc__release_file(&fd);
+            }
+        }
+    }
+#endif
+    else r = bc__fail(err, BC_ERR_INVALID, "no model path or buffer");
+    if (r == BC_OK) r = bc__model_hparams(m, err);
+    if (r == BC_OK) r = bc_tokenizer_from_gguf(&m->tok, &m->gguf, err);
+    if (r == BC_OK && bc_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) r = bc__fail(err, BC_ERR_FORMAT, "vocabulary size mismatch");
+    if (r == BC_OK) r = bc__model_tensors(m, err);
+    if (r != BC_OK) {
+        if (path && err && err->message[0]) {
+            char msg[sizeof err->message];
+            memcpy(msg, err->message, sizeof msg);
+            snprintf(err->message, sizeof err->message, "%.80s: %.170s", path, msg);
+        }
+        bc_model_free(m);
+        return r;
+    }
+    *out = m;
+    bc__ok(err);
+    return BC_OK;
+}
+
+BC_API void bc_model_free(bc_model *m) {
+    if (!m) return;
+    bc_tokenizer_free(m->tok);
+    bc__free(m->layers);
+    bc__free(m->out_scale);
+    bc__free(m->alibi_slopes);
+    bc__free(m->inv_freq);
+    bc_gguf_close(&m->gguf);
+    bc__free(m);
+}
+
+BC_API const bc_hparams *bc_model_hparams(const bc_model *m) { return &m->hp; }
+BC_API const bc_tokenizer *bc_model_tokenizer(const bc_model *m) { return m->tok; }
+
+BC_API bc_result bc_model_tensor(const bc_model *m, const char *name, bc_tensor_view *out) {
+    const bc_gguf_tensor *t = bc_gguf_find_tensor(&m->gguf, name);
+    if (!t) return BC_ERR_SHAPE;
+    out->type = t->type;
+    out->n_dims = t->n_dims;
+    memcpy(out->ne, t->ne, sizeof out->ne);
+    out->nbytes = t->nbytes;
+    out->data = t->data;
+    return BC_OK;
+}
+
+/* --- context: KV cache and scratch, allocated once --------------------------- */
+
+struct bc_context {
+    const bc_model *m;
+    int32_t n_ctx, n_batch, n_past, n_threads;
+    int kv_f16;
+    bc__pool *pool;
+    void *k_cache, *v_cache;  /* [n_layer][n_ctx][n_embd], f32 or f16 */
+    float *x, *xb, *q, *k, *v, *att_out, *ffn_a, *ffn_b; /* [n_batch][width] */
+    float *scores;            /* [n_threads][n_ctx] */
+    float *logits;            /* [n_vocab], the last position */
+    void *mm_scratch;
+#ifdef BC_CUDA
+    bc_cuda_model *gpu;
+#endif
+};
+
+BC_API bc_context_params bc_context_default_params(void) {
+    bc_context_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+static int bc__cpu_count(void) {
+#if defined(_SC_NPROCESSORS_ONLN)
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+#else
+    return 1;
+#endif
+}
+
+BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc_context_params *p, bc_error *err) {
+    bc_context *c;
+    bc_context_params dp = bc_context_default_params();
+    const bc_hparams *hp;
+    uint64_t kv, e, ffn, bat, scr;
+    if (!out || !m) return bc__fail(err, BC_ERR_INVALID, "NULL argument");
+    *out = NULL;
+    if (!p) p = &dp;
+    hp = &m->hp;
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0) return bc__fail(err, BC_ERR_INVALID, "negative context parameter");
+    c = BC__CAST(bc_context *, bc__calloc(1, sizeof *c));
+    if (!c) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->n_ctx = p->n_ctx ? p->n_ctx : hp->n_ctx_train;
+    c->n_batch = p->n_batch ? p->n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    c->n_threads = p->n_threads ? p->n_threads : bc__cpu_count();
+    c->kv_f16 = p->kv_f16;
+    e = (uint64_t)hp->n_embd;
+    ffn = (uint64_t)hp->n_ff;
+    bat = (uint64_t)c->n_batch;
+    kv = (uint64_t)hp->n_layer * (uint64_t)c->n_ctx * e;
+    scr = bc__matmul_scratch_size(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd, c->n_batch);
+    c->pool = bc__pool_create(c->n_threads);
+    c->k_cache = bc__malloc(kv * (c->kv_f16 ? 2 : 4));
+    c->v_cache = bc__malloc(kv * (c->kv_f16 ? 2 : 4));
+    c->x = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->xb = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->q = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->k = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->v = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->att_out = BC__CAST(float *, bc__malloc(bat * e * 4));
+    c->ffn_a = BC__CAST(float *, bc__malloc(bat * ffn * 4));
+    c->ffn_b = BC__CAST(float *, bc__malloc(bat * ffn * 4));
+    c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * (uint64_t)c->n_ctx * 4));
+    c->logits = BC__CAST(float *, bc__malloc((uint64_t)hp->n_vocab * 4));
+    c->mm_scratch = bc__malloc(scr);
+    if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att_out || !c->ffn_a ||
+        !c->ffn_b || !c->scores || !c->logits || !c->mm_scratch) {
+        bc_context_free(c);
+        return bc__fail(err, BC_ERR_NOMEM, "out of memory for a %d-token context (KV cache %.1f MiB)", (int)(p->n_ctx ? p->n_ctx : hp->n_ctx_train),
+                        (double)(2 * kv * (p->kv_f16 ? 2 : 4)) / 1048576.0);
+    }
+    memset(c->logits, 0, (size_t)hp->n_vocab * 4);
+#ifdef BC_CUDA
+    if (p->n_gpu_layers != 0) {
+        bc_result r = bc_cuda_model_create(&c->gpu, m, c->n_ctx, err);
+        if (r != BC_OK) { bc_context_free(c); return r; }
+    }
+#endif
+    *out = c;
+    bc__ok(err);
+    return BC_OK;
+}
+
+BC_API void bc_context_free(bc_context *c) {
+    if (!c) return;
+#ifdef BC_CUDA
+    if (c->gpu) bc_cuda_model_free(c->gpu);
+#endif
+    bc__pool_free(c->pool);
+    bc__free(c->k_cache); bc__free(c->v_cache);
+    bc__free(c->x); bc__free(c->xb); bc__free(c->q); bc__free(c->k); bc__free(c->v); bc__free(c->att_out);
+    bc__free(c->ffn_a); bc__free(c->ffn_b); bc__free(c->scores); bc__free(c->logits); bc__free(c->mm_scratch);
+    bc__free(c);
+}
+
+BC_API const float *bc_context_logits(const bc_context *c) { return c->logits; }
+BC_API int32_t bc_context_n_past(const bc_context *c) { return c->n_past; }
+BC_API int32_t bc_context_n_ctx(const bc_context *c) { return c->n_ctx; }
+
+BC_API bc_result bc_context_rewind(bc_context *c, int32_t n_past) {
+    if (n_past < 0 || n_past > c->n_past) return BC_ERR_RANGE;
+    c->n_past = n_past;
+    return BC_OK;
+}
+
+/* --- forward pass -------------------------------------------------------------- */
+
+/* RMSNorm: x * rsqrt(mean(x^2) + eps) * w, the variance in float32 (accumulated wider). */
+static void bc__rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0.0;
+    int64_t i;
+    float scale;
+    for (i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * scale);
+}
+
+/* Rotary embedding on one head laid out in interleaved pairs (the converter permuted HF's
+   rotate-half rows into this order, as llama.cpp does). */
+static void bc__rope_head(float *x, int hd, int32_t pos, const float *inv_freq) {
+    int i;
+    for (i = 0; i < hd / 2; i++) {
+        float angle = (float)pos * inv_freq[i];
+        float c = cosf(angle), s = sinf(angle);
+        float x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * c - x1 * s;
+        x[2 * i + 1] = x0 * s + x1 * c;
+    }
+}
+
+static void bc__kv_store(const bc_context *c, void *cache, int64_t off, const float *src, int64_t n) {
+    int64_t i;
+    if (c->kv_f16) {
+        uint16_t *d = BC__CAST(uint16_t *, cache) + off;
+        for (i = 0; i < n; i++) d[i] = bc_f32_to_fp16(src[i]);
+    } else {
+        memcpy(BC__CAST(float *, cache) + off, src, (size_t)n * 4);
+    }
+}
+
+typedef struct bc__attn_task {
+    bc_context *c;
+    int layer;
+    int32_t n_tok, pos0;
+} bc__attn_task;
+
+static float bc__kv_dot(const bc_context *c, const void *cache, int64_t off, const float *q, int hd) {
+    int i;
+    float s = 0.0f;
+    if (c->kv_f16) {
+        const uint16_t *k = BC__CAST(const uint16_t *, cache) + off;
+        for (i = 0; i < hd; i++) s += q[i] * bc_fp16_to_f32(k[i]);
+    } else {
+        const float *k = BC__CAST(const float *, cache) + off;
+        for (i = 0; i < hd; i++) s += q[i] * k[i];
+    }
+    return s;
+}
+
+static void bc__kv_axpy(const bc_context *c, const void *cache, int64_t off, float a, float *out, int hd) {
+    int i;
+    if (c->kv_f16) {
+        const uint16_t *v = BC__CAST(const uint16_t *, cache) + off;
+        for (i = 0; i < hd; i++) out[i] += a * bc_fp16_to_f32(v[i]);
+    } else {
+        const float *v = BC__CAST(const float *, cache) + off;
+        for (i = 0; i < hd; i++) out[i] += a * v[i];
+    }
+}
+
+/* softmax(q k^T / sqrt(d) + mask [+ alibi]) v for one (token, head) pair per step;
+   pairs are shared out among the threads. */
+static void bc__attention_rows(void *arg, int ith, int nth) {
+    const bc__attn_task *t = BC__CAST(const bc__attn_task *, arg);
+    bc_context *c = t->c;
+    const bc_model *m = c->m;
+    const bc_hparams *hp = &m->hp;
+    int n_head = hp->n_head, hd = hp->n_embd / hp->n_head;
+    int64_t e = hp->n_embd, layer_off = (int64_t)t->layer * c->n_ctx * e;
+    float *scores = c->scores + (int64_t)ith * c->n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    int64_t pair, n_pairs = (int64_t)t->n_tok * n_head;
+    for (pair = ith; pair < n_pairs; pair += nth) {
+        int32_t tok = (int32_t)(pair / n_head), h = (int32_t)(pair % n_head);
+        int32_t qpos = t->pos0 + tok, j;
+        const float *q = c->q + (int64_t)tok * e + (int64_t)h * hd;
+        float *out = c->att_out + (int64_t)tok * e + (int64_t)h * hd;
+        float mx = -FLT_MAX, sum = 0.0f, slope = hp->pos_encoding == BC_POS_ALIBI ? m->alibi_slopes[h] : 0.0f;
+        for (j = 0; j <= qpos; j++) {
+            /* ALiBi adds slope * key position; slope * (j - i) differs by a constant per row */
+            float s = bc__kv_dot(c, c->k_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, q, hd) * scale + slope * (float)(j - qpos);
+            scores[j] = s;
+            if (s > mx) mx = s;
+        }
+        for (j = 0; j <= qpos; j++) {
+            scores[j] = expf(scores[j] - mx);
+            sum += scores[j];
+        }
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (j = 0; j <= qpos; j++) bc__kv_axpy(c, c->v_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, scores[j] / sum, out, hd);
+    }
+}
+
+static float bc__silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* One chunk of n tokens (n <= n_batch) at positions n_past..: the transformer layers,
+   leaving the final hidden states (before output_norm) in c->x. */
+static void bc__forward_layers(bc_context *c, const int32_t *tokens, int32_t n) {
+    const bc_model *m = c->m;
+    const bc_hparams *hp = &m->hp;
+    int64_t e = hp->n_embd, ff = hp->n_ff, t, i;
+    int hd = hp->n_embd / hp->n_head, l, h;
+    bc__attn_task at;
+    /* hidden_states = self.embed_tokens(input_ids) */
+    for (t = 0; t < n; t++)
+        bc_dequantize_row(m->tok_embd.type, BC__CAST(const uint8_t *, m->tok_embd.data) + (uint64_t)tokens[t] * m->tok_embd.row_bytes,
+                          c->x + t * e, e);
+    for (l = 0; l < hp->n_layer; l++) {
+        const bc__layer *L = &m->layers[l];
+        int64_t layer_off = (int64_t)l * c->n_ctx * e;
+        /* hidden_states = self.input_layernorm(hidden_states) */
+        for (t = 0; t < n; t++) bc__rmsnorm(c->xb + t * e, c->x + t * e, L->attn_norm, e, hp->norm_eps);
+        /* proj = self.W_pack(hidden_states): split into q, k, v by the converter */
+        bc__matmul(c->pool, &L->wq, c->xb, n, c->q, c->mm_scratch);
+        bc__matmul(c->pool, &L->wk, c->xb, n, c->k, c->mm_scratch);
+        bc__matmul(c->pool, &L->wv, c->xb, n, c->v, c->mm_scratch);
+        for (t = 0; t < n; t++) {
+            if (hp->pos_encoding == BC_POS_ROPE)
+                for (h = 0; h < hp->n_head; h++) {
+                    bc__rope_head(c->q + t * e + h * hd, hd, c->n_past + (int32_t)t, m->inv_freq);
+                    bc__rope_head(c->k + t * e + h * hd, hd, c->n_past + (int32_t)t, m->inv_freq);
+                }
+            bc__kv_store(c, c->k_cache, layer_off + (c->n_past + t) * e, c->k + t * e, e);
+            bc__kv_store(c, c->v_cache, layer_off + (c->n_past + t) * e, c->v + t * e, e);
+        }
+        at.c = c;
+        at.layer = l;
+        at.n_tok = n;
+        at.pos0 = c->n_past;
+        bc__pool_run(c->pool, bc__attention_rows, &at);
+        /* attn_output = self.o_proj(attn_output); hidden_states = residual + hidden_states */
+        bc__matmul(c->pool, &L->wo, c->att_out, n, c->xb, c->mm_scratch);
+        for (i = 0; i < n * e; i++) c->x[i] += c->xb[i];
+        /* hidden_states = self.post_attention_layernorm(hidden_states) */
+        for (t = 0; t < n; t++) bc__rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->norm_eps);
+        /* down_proj(act_fn(gate_proj(x)) * up_proj(x)) */
+        bc__matmul(c->pool, &L->gate, c->xb, n, c->ffn_a, c->mm_scratch);
+        bc__matmul(c->pool, &L->up, c->xb, n, c->ffn_b, c->mm_scratch);
+        for (i = 0; i < n * ff; i++) c->ffn_a[i] = bc__silu(c->ffn_a[i]) * c->ffn_b[i];
+        bc__matmul(c->pool, &L->down, c->ffn_a, n, c->xb, c->mm_scratch);
+        for (i = 0; i < n * e; i++) c->x[i] += c->xb[i];
+    }
+}
+
+/* logits = lm_head(norm(hidden_states)) for rows first..first+n-1 of c->x. */
+static void bc__forward_logits(bc_context *c, int64_t first, int32_t n, float *logits) {
+    const bc_model *m = c->m;
+    int64_t e = m->hp.n_embd, t, r;
+    for (t = 0; t < n; t++) bc__rmsnorm(c->xb + t * e, c->x + (first + t) * e, m->output_norm, e, m->hp.norm_eps);
+    bc__matmul(c->pool, &m->output, c->xb, n, logits, c->mm_scratch);
+    if (m->out_scale)
+        for (t = 0; t < n; t++)
+            for (r = 0; r < m->hp.n_vocab; r++) logits[t * m->hp.n_vocab + r] *= m->out_scale[r];
+}
+
+BC_API bc_result bc_context_eval(bc_context *c, const int32_t *tokens, int32_t n, float *logits_all, bc_error *err) {
+    const bc_hparams *hp;
+    int32_t i, done = 0;
+    if (!c || (n > 0 && !tokens) || n < 0) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_context_eval");
+    hp = &c->m->hp;
+    if (n == 0) return BC_OK;
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return bc__fail(err, BC_ERR_RANGE, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[i], i, hp->n_vocab);
+    if (n > c->n_ctx - c->n_past)
+        return bc__fail(err, BC_ERR_RANGE, "%d tokens do not fit: %d of the context's %d positions are used", n, c->n_past, c->n_ctx);
+#ifdef BC_CUDA
+    if (c->gpu) {
+        bc_result r = bc_cuda_eval(c->gpu, tokens, n, c->n_past, logits_all, c->logits, err);
+        if (r == BC_OK) c->n_past += n;
+        return r;
+    }
+#endif
+    while (done < n) {
+        int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
+        bc__forward_layers(c, tokens + done, chunk);
+        c->n_past += chunk;
+        if (logits_all) {
+            /* xb holds n_batch rows: at most n_batch logit rows at a time */
+            bc__forward_logits(c, 0, chunk, logits_all + (int64_t)done * hp->n_vocab);
+            if (done + chunk == n) memcpy(c->logits, logits_all + (int64_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * 4);
+        } else if (done + chunk == n) {
+            bc__forward_logits(c, chunk - 1, 1, c->logits);
+        }
+        done += chunk;
+    }
+    bc__ok(err);
+    return BC_OK;
+}
+
 
 /* ==========================================================================
    8. Generation
