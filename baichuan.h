@@ -2564,8 +2564,10 @@ static bc_result bc__model_hparams(bc_model *m, bc_error *err) {
     if (bc_gguf_get_str(g, "general.architecture", &s) != BC_OK) return bc__fail(err, BC_ERR_FORMAT, "no general.architecture: not a model file");
     if (!bc__str_eq(s, "baichuan"))
         return bc__fail(err, BC_ERR_UNSUPPORTED, "architecture '%.*s' is not baichuan", (int)(s.len > 32 ? 32 : s.len), s.ptr);
-#define BC__HP(key, field, lo, hi) do { if (bc_gguf_get_u32(g, key, &v) != BC_OK || v < (lo) || v > (hi)) \
-        return bc__fail(err, BC_ERR_FORMAT, "missing or bad %s", key); hp->field = (int32_t)v; } while (0)
+#define BC__HP(key, field, lo, hi) do { \
+        if (bc_gguf_get_u32(g, key, &v) != BC_OK || v < (lo) || v > (hi)) return bc__fail(err, BC_ERR_FORMAT, "missing or bad %s", key); \
+        hp->field = (int32_t)v; \
+    } while (0)
     BC__HP("baichuan.embedding_length", n_embd, 1, 1 << 16);
     BC__HP("baichuan.block_count", n_layer, 1, 1024);
     BC__HP("baichuan.feed_forward_length", n_ff, 1, 1 << 18);
@@ -3032,7 +3034,322 @@ BC_API bc_result bc_context_eval(bc_context *c, const int32_t *tokens, int32_t n
    8. Generation
    ========================================================================== */
 
-/* owner: generation. */
+/* --- sampler: Hugging Face generate's processors, in its order ---------------- */
+
+struct bc_sampler {
+    bc_sampler_params p;
+    int32_t n_vocab;
+    float *work;              /* [n_vocab] logits after the processors */
+    int32_t *cand;            /* [n_vocab] candidate ids */
+    float *prob;              /* [n_vocab] */
+    uint8_t *seen;            /* [n_vocab] ids in history */
+    uint64_t s[4];            /* xoshiro256** state */
+};
+
+BC_API bc_sampler_params bc_sampler_default_params(void) {
+    bc_sampler_params p;
+    p.temperature = 0.3f;
+    p.top_k = 5;
+    p.top_p = 0.85f;
+    p.repetition_penalty = 1.05f;
+    p.seed = 0;
+    return p;
+}
+
+static uint64_t bc__splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t bc__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256**: uniform double in [0, 1). */
+static double bc__rand(bc_sampler *s) {
+    uint64_t r = bc__rotl(s->s[1] * 5, 7) * 9, t = s->s[1] << 17;
+    s->s[2] ^= s->s[0];
+    s->s[3] ^= s->s[1];
+    s->s[1] ^= s->s[2];
+    s->s[0] ^= s->s[3];
+    s->s[2] ^= t;
+    s->s[3] = bc__rotl(s->s[3], 45);
+    return (double)(r >> 11) * (1.0 / 9007199254740992.0);
+}
+
+BC_API bc_result bc_sampler_create(bc_sampler **out, int32_t n_vocab, const bc_sampler_params *p, bc_error *err) {
+    bc_sampler *s;
+    uint64_t seed;
+    int i;
+    if (!out || n_vocab <= 0) return bc__fail(err, BC_ERR_INVALID, "invalid sampler arguments");
+    *out = NULL;
+    s = BC__CAST(bc_sampler *, bc__calloc(1, sizeof *s));
+    if (!s) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    s->p = p ? *p : bc_sampler_default_params();
+    if (!(s->p.temperature >= 0.0f) || s->p.top_k < 0 || !(s->p.top_p > 0.0f && s->p.top_p <= 1.0f) || !(s->p.repetition_penalty > 0.0f)) {
+        bc__free(s);
+        return bc__fail(err, BC_ERR_INVALID, "sampler parameters out of range (temperature >= 0, top_k >= 0, 0 < top_p <= 1, penalty > 0)");
+    }
+    s->n_vocab = n_vocab;
+    s->work = BC__CAST(float *, bc__malloc((uint64_t)n_vocab * 4));
+    s->cand = BC__CAST(int32_t *, bc__malloc((uint64_t)n_vocab * 4));
+    s->prob = BC__CAST(float *, bc__malloc((uint64_t)n_vocab * 4));
+    s->seen = BC__CAST(uint8_t *, bc__calloc((uint64_t)n_vocab, 1));
+    if (!s->work || !s->cand || !s->prob || !s->seen) { bc_sampler_free(s); return bc__fail(err, BC_ERR_NOMEM, "out of memory"); }
+    seed = s->p.seed;
+    for (i = 0; i < 4; i++) s->s[i] = bc__splitmix(&seed);
+    *out = s;
+    return BC_OK;
+}
+
+BC_API void bc_sampler_free(bc_sampler *s) {
+    if (!s) return;
+    bc__free(s->work); bc__free(s->cand); bc__free(s->prob); bc__free(s->seen);
+    bc__free(s);
+}
+
+/* RepetitionPenaltyLogitsProcessor: every id seen once, whatever its count. */
+static void bc__apply_penalty(bc_sampler *s, const int32_t *history, int64_t n) {
+    int64_t i;
+    float pen = s->p.repetition_penalty;
+    if (pen == 1.0f) return;
+    for (i = 0; i < n; i++) {
+        int32_t id = history[i];
+        if (id < 0 || id >= s->n_vocab || s->seen[id]) continue;
+        s->seen[id] = 1;
+        s->work[id] = s->work[id] < 0 ? s->work[id] * pen : s->work[id] / pen;
+    }
+    for (i = 0; i < n; i++)
+        if (history[i] >= 0 && history[i] < s->n_vocab) s->seen[history[i]] = 0;
+}
+
+static int32_t bc__argmax(const float *x, int32_t n) {
+    int32_t i, best = 0;
+    for (i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Sorts candidate ids by descending value (ties: lower id first). */
+static void bc__sort_desc(int32_t *ids, int32_t n, const float *v) {
+    int32_t i, j;
+    /* candidate lists are short after top-k; an insertion sort is enough */
+    for (i = 1; i < n; i++) {
+        int32_t x = ids[i];
+        for (j = i; j > 0 && (v[ids[j - 1]] < v[x] || (v[ids[j - 1]] == v[x] && ids[j - 1] > x)); j--) ids[j] = ids[j - 1];
+        ids[j] = x;
+    }
+}
+
+/* The candidates TopKLogitsWarper keeps: everything >= the k-th largest value. */
+static int32_t bc__top_k(bc_sampler *s, int32_t k) {
+    int32_t i, n = 0, V = s->n_vocab;
+    if (k <= 0 || k >= V) {
+        for (i = 0; i < V; i++) s->cand[i] = i;
+        n = V;
+    } else {
+        /* keep a sorted list of the k largest, then add ties of the k-th */
+        float kth;
+        for (i = 0; i < V; i++) {
+            int32_t j;
+            if (n == k && s->work[i] <= s->work[s->cand[k - 1]]) continue;
+            j = n < k ? n++ : k - 1;
+            while (j > 0 && s->work[s->cand[j - 1]] < s->work[i]) { s->cand[j] = s->cand[j - 1]; j--; }
+            s->cand[j] = i;
+        }
+        kth = s->work[s->cand[k - 1]];
+        for (i = 0; i < V; i++) {
+            int32_t j, dup = 0;
+            if (s->work[i] != kth) continue;
+            for (j = 0; j < n; j++) if (s->cand[j] == i) { dup = 1; break; }
+            if (!dup) s->cand[n++] = i;
+        }
+    }
+    return n;
+}
+
+BC_API int32_t bc_sampler_sample(bc_sampler *s, const float *logits, const int32_t *history, int64_t n_history) {
+    int32_t n, i, keep;
+    float mx;
+    double sum = 0.0, cum, r;
+    memcpy(s->work, logits, (size_t)s->n_vocab * 4);
+    bc__apply_penalty(s, history, n_history);
+    if (s->p.temperature == 0.0f) return bc__argmax(s->work, s->n_vocab);
+    for (i = 0; i < s->n_vocab; i++) s->work[i] /= s->p.temperature;
+    n = bc__top_k(s, s->p.top_k);
+    if (n > 4096 || s->p.top_k == 0) {
+        /* no top-k: a full sort is needed for top-p */
+        int32_t j, gap;
+        for (gap = n / 2; gap > 0; gap /= 2)
+            for (i = gap; i < n; i++) {
+                int32_t x = s->cand[i];
+                for (j = i; j >= gap && (s->work[s->cand[j - gap]] < s->work[x] || (s->work[s->cand[j - gap]] == s->work[x] && s->cand[j - gap] > x)); j -= gap)
+                    s->cand[j] = s->cand[j - gap];
+                s->cand[j] = x;
+            }
+    } else {
+        bc__sort_desc(s->cand, n, s->work);
+    }
+    mx = s->work[s->cand[0]];
+    for (i = 0; i < n; i++) { s->prob[i] = expf(s->work[s->cand[i]] - mx); sum += s->prob[i]; }
+    /* TopPLogitsWarper: drop, from the least likely up, tokens whose cumulative probability
+       (ascending order) stays <= 1 - top_p; the most likely token always stays */
+    keep = n;
+    if (s->p.top_p < 1.0f) {
+        cum = 0.0;
+        for (i = n - 1; i > 0; i--) {
+            cum += s->prob[i] / sum;
+            if (cum <= 1.0 - (double)s->p.top_p) keep = i;
+            else break;
+        }
+    }
+    sum = 0.0;
+    for (i = 0; i < keep; i++) sum += s->prob[i];
+    r = bc__rand(s) * sum;
+    cum = 0.0;
+    for (i = 0; i < keep; i++) {
+        cum += s->prob[i];
+        if (r < cum) return s->cand[i];
+    }
+    return s->cand[keep - 1];
+}
+
+/* --- generation loop ------------------------------------------------------------ */
+
+BC_API bc_result bc_generate(bc_context *c, bc_sampler *s, const int32_t *prompt, int32_t n_prompt, int32_t max_new_tokens,
+                             bc_token_callback cb, void *user, bc_error *err) {
+    int32_t *hist, n_hist = 0, i;
+    bc_detokenizer d;
+    bc_result r = BC_OK;
+    char text[256];
+    const bc_model *m;
+    if (!c || !s || n_prompt < 0 || max_new_tokens < 0 || (n_prompt && !prompt)) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_generate");
+    m = c->m;
+    if (n_prompt == 0 && c->n_past == 0) return bc__fail(err, BC_ERR_INVALID, "empty prompt and empty context: nothing to continue");
+    hist = BC__CAST(int32_t *, bc__malloc(((uint64_t)n_prompt + (uint64_t)max_new_tokens + 1) * 4));
+    if (!hist) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    memcpy(hist, prompt, (size_t)n_prompt * 4);
+    n_hist = n_prompt;
+    if (n_prompt && (r = bc_context_eval(c, prompt, n_prompt, NULL, err)) != BC_OK) { bc__free(hist); return r; }
+    bc_detokenizer_init(&d, m->tok);
+    d.at_start = 0;
+    for (i = 0; i < max_new_tokens; i++) {
+        int32_t tok = bc_sampler_sample(s, bc_context_logits(c), hist, n_hist);
+        int len;
+        hist[n_hist++] = tok;
+        if (tok == m->hp.eos_id) break;
+        len = bc_detokenizer_push(&d, tok, text, (int)sizeof text);
+        if (len < 0) len = 0;
+        if (cb && cb(user, tok, text, len)) break;
+        if (i + 1 == max_new_tokens) break;
+        if (c->n_past >= c->n_ctx) { r = bc__fail(err, BC_ERR_RANGE, "context full (%d tokens) after %d new tokens", c->n_ctx, i + 1); break; }
+        if ((r = bc_context_eval(c, &tok, 1, NULL, err)) != BC_OK) break;
+    }
+    if (r == BC_OK) {
+        int len = bc_detokenizer_flush(&d, text, (int)sizeof text);
+        if (len > 0 && cb) cb(user, -1, text, len);
+        bc__ok(err);
+    }
+    bc__free(hist);
+    return r;
+}
+
+/* --- chat prompt: the official build_chat_input ------------------------------------ */
+
+typedef struct bc__ids {
+    int32_t *v;
+    int64_t n, cap;
+} bc__ids;
+
+static int bc__ids_push(bc__ids *a, int32_t id) {
+    if (a->n == a->cap) {
+        int64_t cap = a->cap ? a->cap * 2 : 256;
+        int32_t *nv = BC__CAST(int32_t *, bc__realloc(a->v, (uint64_t)cap * 4));
+        if (!nv) return 0;
+        a->v = nv;
+        a->cap = cap;
+    }
+    a->v[a->n++] = id;
+    return 1;
+}
+
+static bc_result bc__ids_encode(bc__ids *a, const bc_tokenizer *t, const char *text, bc_special_mode mode, bc_error *err) {
+    int64_t n = bc_tokenizer_encode(t, text, strlen(text), mode, NULL, 0, err), i;
+    int32_t *tmp;
+    if (n < 0) return (bc_result)n;
+    tmp = BC__CAST(int32_t *, bc__malloc((uint64_t)(n ? n : 1) * 4));
+    if (!tmp) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
+    bc_tokenizer_encode(t, text, strlen(text), mode, tmp, n, err);
+    for (i = 0; i < n; i++)
+        if (!bc__ids_push(a, tmp[i])) { bc__free(tmp); return bc__fail(err, BC_ERR_NOMEM, "out of memory"); }
+    bc__free(tmp);
+    return BC_OK;
+}
+
+BC_API int64_t bc_chat_build(const bc_tokenizer *t, int32_t user_id, int32_t assistant_id, const bc_chat_message *msgs,
+                             int32_t n_msgs, int32_t max_new_tokens, int32_t model_max_length, bc_special_mode mode,
+                             int32_t *ids, int64_t cap, bc_error *err) {
+    bc__ids sys, hist, round;
+    int64_t max_input = (int64_t)model_max_length - max_new_tokens, max_history, i, start, total;
+    int32_t r_end, r_start, k;
+    bc_result r = BC_OK;
+    if (!t || n_msgs < 0 || (n_msgs && !msgs) || user_id < 0 || assistant_id < 0) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_chat_build");
+    if (max_input <= 0) return bc__fail(err, BC_ERR_RANGE, "model_max_length %d leaves no room for input after %d new tokens", model_max_length, max_new_tokens);
+    memset(&sys, 0, sizeof sys);
+    memset(&hist, 0, sizeof hist);
+    memset(&round, 0, sizeof round);
+    for (i = 0; i < n_msgs; i++) {
+        const char *role = msgs[i].role;
+        if (!role || !msgs[i].content || (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant")))
+            return bc__fail(err, BC_ERR_INVALID, "message %lld: role must be system, user or assistant", (long long)i);
+        if (!strcmp(role, "system") && i != 0) return bc__fail(err, BC_ERR_INVALID, "only the first message may be a system message");
+    }
+    if (n_msgs && !strcmp(msgs[0].role, "system")) r = bc__ids_encode(&sys, t, msgs[0].content, mode, err);
+    max_history = max_input - sys.n;
+    /* rounds start at each user message; walk them newest first */
+    r_end = n_msgs;
+    while (r == BC_OK && r_end > 0) {
+        r_start = r_end - 1;
+        while (r_start > 0 && strcmp(msgs[r_start].role, "user") != 0) r_start--;
+        if (!strcmp(msgs[r_start].role, "system")) r_start++;
+        if (r_start >= r_end) break;
+        round.n = 0;
+        for (k = r_start; k < r_end && r == BC_OK; k++) {
+            if (!bc__ids_push(&round, !strcmp(msgs[k].role, "user") ? user_id : assistant_id)) r = bc__fail(err, BC_ERR_NOMEM, "out of memory");
+            else r = bc__ids_encode(&round, t, msgs[k].content, mode, err);
+        }
+        if (r != BC_OK) break;
+        if (hist.n == 0 || hist.n + round.n <= max_history) {
+            /* history_tokens = round_tokens + history_tokens */
+            int64_t old = hist.n;
+            for (i = 0; i < round.n; i++) if (!bc__ids_push(&hist, 0)) { r = bc__fail(err, BC_ERR_NOMEM, "out of memory"); break; }
+            if (r != BC_OK) break;
+            memmove(hist.v + round.n, hist.v, (size_t)old * 4);
+            memcpy(hist.v, round.v, (size_t)round.n * 4);
+            if (hist.n < max_history) { r_end = r_start; continue; }
+        }
+        break;
+    }
+    total = sys.n + hist.n + (n_msgs > 0 && strcmp(msgs[n_msgs - 1].role, "assistant") != 0 ? 1 : 0);
+    /* input_tokens = input_tokens[-max_input_tokens:] */
+    start = total > max_input ? total - max_input : 0;
+    if (r == BC_OK) {
+        int64_t o = 0, j;
+        for (j = 0; j < total; j++) {
+            int32_t id = j < sys.n ? sys.v[j] : j < sys.n + hist.n ? hist.v[j - sys.n] : assistant_id;
+            if (j < start) continue;
+            if (o < cap) ids[o] = id;
+            o++;
+        }
+        total = o;
+    }
+    bc__free(sys.v);
+    bc__free(hist.v);
+    bc__free(round.v);
+    if (r != BC_OK) return r;
+    bc__ok(err);
+    return total;
+}
+
 
 #endif /* BAICHUAN_IMPLEMENTATION_DONE */
 #endif /* BAICHUAN_IMPLEMENTATION */

@@ -695,7 +695,9 @@ static bc_result pk_run(pk_vm *vm, const uint8_t *p, uint64_t n, pk **result, co
             char buf[512];
             b = pk_pop(vm); a = pk_pop(vm);
             if (!a || !b || a->kind != PK_STR || b->kind != PK_STR || strlen(a->s) + strlen(b->s) + 2 > sizeof buf) { vm->error = "bad STACK_GLOBAL"; goto fail; }
-            snprintf(buf, sizeof buf, "%s.%s", a->s, b->s);
+            memcpy(buf, a->s, strlen(a->s));
+            buf[strlen(a->s)] = '.';
+            memcpy(buf + strlen(a->s) + 1, b->s, strlen(b->s) + 1);
             if (!pk_push(vm, pk_str(vm, PK_GLOBAL, (const uint8_t *)buf, strlen(buf)))) goto fail;
             break;
         }
@@ -809,6 +811,7 @@ static js *cv_read_json(const char *dir, const char *name, int required, bc_erro
     bc__file_data fd;
     const char *jerr;
     js *v;
+    memset(&fd, 0, sizeof fd);
     *r = BC_OK;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (bc__read_whole_file(&fd, path, 0, err) != BC_OK) {
@@ -832,7 +835,7 @@ static int cv_exists(const char *dir, const char *name) {
 
 static bc_result cv_load_weight_file(cv_files *cf, const char *dir, const char *name, bc_error *err) {
     char path[4096];
-    const bc__file_data *fd;
+    const bc__file_data *fd = NULL;
     size_t n = strlen(name);
     bc_result r;
     snprintf(path, sizeof path, "%s/%s", dir, name);
