@@ -23,6 +23,7 @@ TEST_DATA :=
 .PHONY: all test run bench cuda sanitize tsan cxx nothreads fuzz clean help
 
 # Parts add programs, test data and targets in their own fragments.
+.SECONDEXPANSION:
 -include tests/*.mk
 
 # all: the CLI, the converter, the benchmark and the minimal example
