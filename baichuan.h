@@ -282,7 +282,7 @@ typedef struct bc_tokenizer bc_tokenizer;
 /* How text that looks like a special token is treated by encode. */
 typedef enum bc_special_mode {
     BC_SPECIAL_SENTENCEPIECE = 0, /* exactly sentencepiece: user-defined symbols match, control text does not */
-    BC_SPECIAL_NONE          = 1, /* untrusted text: never yields control or user-defined ids */
+    BC_SPECIAL_NONE          = 1, /* untrusted text: never yields control ids or <...> user-defined symbols */
     BC_SPECIAL_HF            = 2  /* also parse control-token literals such as </s>, like HF */
 } bc_special_mode;
 
@@ -1850,7 +1850,7 @@ struct bc_tokenizer {
     uint32_t *len;
     float *score;
     uint8_t *type;            /* bc_piece_type */
-    uint8_t *ud_plain;        /* user-defined and whitespace-only: safe in BC_SPECIAL_NONE */
+    uint8_t *ud_plain;        /* user-defined but not <...>: allowed in BC_SPECIAL_NONE */
     int32_t *ht_normal;       /* normal, user-defined, unused pieces: merge candidates */
     int32_t *ht_reserved;     /* control, unknown, byte pieces */
     uint32_t ht_mask;
@@ -1909,15 +1909,10 @@ static int bc__trie_add(bc_tokenizer *t, int32_t id) {
     return 1;
 }
 
-static int bc__is_whitespace_only(const char *s, uint32_t n) {
-    uint32_t i = 0;
-    if (n == 0) return 0;
-    while (i < n) {
-        if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f') i++;
-        else if (n - i >= 3 && memcmp(s + i, BC__SPACE, 3) == 0) i += 3;
-        else return 0;
-    }
-    return 1;
+/* Angle-bracketed symbols (<reserved_106>, <SEP>) are the ones a user could type to forge
+   a role turn; punctuation and whitespace pieces are harmless. */
+static int bc__is_safe_user_symbol(const char *s, uint32_t n) {
+    return !(n >= 3 && s[0] == '<' && s[n - 1] == '>');
 }
 
 static int bc__byte_piece_value(const char *s, uint32_t n) {
@@ -1984,7 +1979,7 @@ static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str
         case BC_PIECE_USER_DEFINED:
             bc__ht_insert(t, t->ht_normal, i);
             if (t->len[i]) bc__trie_add(t, i);
-            t->ud_plain[i] = (uint8_t)bc__is_whitespace_only(t->piece[i], t->len[i]);
+            t->ud_plain[i] = (uint8_t)bc__is_safe_user_symbol(t->piece[i], t->len[i]);
             break;
         case BC_PIECE_BYTE:
             bc__ht_insert(t, t->ht_reserved, i);
@@ -2177,7 +2172,7 @@ static bc__pair bc__heap_pop(bc__enc *e) {
 }
 
 static int bc__mergeable(const bc__enc *e, int32_t id) {
-    /* untrusted text may merge into whitespace-only user-defined pieces, never others */
+    /* untrusted text never forms an angle-bracketed user-defined symbol */
     return !(e->mode == BC_SPECIAL_NONE && e->t->type[id] == BC_PIECE_USER_DEFINED && !e->t->ud_plain[id]);
 }
 

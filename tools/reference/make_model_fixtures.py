@@ -225,8 +225,21 @@ PPL_TEXT = ("The sea is calm tonight.\nThe tide is full, the moon lies fair\nUpo
             "Numbers 12345 and    spaces\tand tabs.\n")
 
 
+def official_tokenizer(model_file, mirror=None):
+    """The official tokenizer as users get it: AutoTokenizer.from_pretrained on a folder with
+    the official tokenization_baichuan.py, tokenizer_config.json and special_tokens_map.json
+    (which makes it split </s>, <s> and <unk> literals out of the text)."""
+    from transformers import AutoTokenizer
+    repo, prefix = mirror or MIRROR13
+    d = tempfile.mkdtemp()
+    shutil.copy(model_file, os.path.join(d, "tokenizer.model"))
+    for f in ["tokenization_baichuan.py", "tokenizer_config.json", "special_tokens_map.json"]:
+        open(os.path.join(d, f), "wb").write(subprocess.check_output(["git", "-C", repo, "show", f"HEAD:{prefix}{f}"]))
+    return AutoTokenizer.from_pretrained(d, trust_remote_code=True)
+
+
 def chat_cases(tok_mod, gen_mod):
-    tok = tok_mod.BaichuanTokenizer(vocab_file=REAL_TOKENIZER, add_bos_token=False, add_eos_token=False)
+    tok = official_tokenizer(REAL_TOKENIZER)
 
     class Stub:
         pass
@@ -305,8 +318,7 @@ def main():
             open(os.path.join(out, f"greedy_{pname}.txt"), "w").write(
                 " ".join(map(str, prompt)) + "\n" + " ".join(map(str, ids)) + "\n")
         if name.endswith("-s2"):
-            tok = mods["7b"][2].BaichuanTokenizer(vocab_file=os.path.join(tok_dir, "tokenizer.model"),
-                                                  add_bos_token=False, add_eos_token=False)
+            tok = official_tokenizer(os.path.join(tok_dir, "tokenizer.model"))
             ids = tok.encode(PPL_TEXT)
             assert len(ids) < 400, len(ids)
             open(os.path.join(out, "ppl.txt"), "w", encoding="utf-8").write(PPL_TEXT)
