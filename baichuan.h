@@ -69,7 +69,11 @@
 #define BC_VERSION_STRING "0.1.0"
 
 #ifdef BAICHUAN_STATIC
+#if defined(__GNUC__)
+#define BC_API static __attribute__((unused))
+#else
 #define BC_API static
+#endif
 #else
 #define BC_API extern
 #endif
@@ -1690,24 +1694,137 @@ BC_API bc_result bc_dequantize_row(bc_type t, const void *x, float *y, int64_t n
    worker 0, and returns when all are done. Allocation-free after creation. */
 typedef void (*bc__task_fn)(void *arg, int ith, int nth);
 
-typedef struct bc__pool {
+typedef struct bc__pool bc__pool;
+
+#ifdef BC_NO_THREADS
+struct bc__pool {
     int n_threads;
-} bc__pool;
+};
 
 static bc__pool *bc__pool_create(int n_threads) {
     bc__pool *p = BC__CAST(bc__pool *, bc__calloc(1, sizeof(bc__pool)));
-    if (!p) return NULL;
-    p->n_threads = n_threads < 1 ? 1 : n_threads;
+    (void)n_threads;
+    if (p) p->n_threads = 1;
     return p;
 }
 
 static void bc__pool_free(bc__pool *p) { bc__free(p); }
 
-/* Placeholder until the persistent pool lands: runs every share on the caller. */
 static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
-    int i, n = p ? p->n_threads : 1;
-    for (i = 0; i < n; i++) fn(arg, i, n);
+    (void)p;
+    fn(arg, 0, 1);
 }
+#else
+/* Workers spin briefly on a generation counter, then sleep on a condition variable, so a
+   decode step (hundreds of small parallel sections) never pays a wake-up syscall while a
+   long pause costs no CPU. The caller is worker 0. */
+typedef struct bc__worker {
+    struct bc__pool *pool;
+    int ith;
+} bc__worker;
+
+struct bc__pool {
+    int n_threads;
+    pthread_t *threads;
+    bc__worker *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int generation;           /* bumped for each task (atomic) */
+    int pending;              /* workers still running the task (atomic) */
+    int stop;
+    bc__task_fn fn;
+    void *arg;
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BC__CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define BC__CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define BC__CPU_RELAX() ((void)0)
+#endif
+
+#define BC__SPIN_LIMIT 200000
+
+static void *bc__worker_main(void *arg) {
+    bc__worker *w = BC__CAST(bc__worker *, arg);
+    bc__pool *p = w->pool;
+    int seen = 0;
+    for (;;) {
+        int g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE), spins = 0;
+        while (g == seen && spins < BC__SPIN_LIMIT) {
+            BC__CPU_RELAX();
+            spins++;
+            g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = g;
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
+        p->fn(p->arg, w->ith, p->n_threads);
+        __atomic_fetch_sub(&p->pending, 1, __ATOMIC_ACQ_REL);
+    }
+}
+
+static void bc__pool_free(bc__pool *p);
+
+static bc__pool *bc__pool_create(int n_threads) {
+    bc__pool *p = BC__CAST(bc__pool *, bc__calloc(1, sizeof(bc__pool)));
+    int i;
+    if (!p) return NULL;
+    p->n_threads = n_threads < 1 ? 1 : n_threads;
+    if (p->n_threads == 1) return p;
+    p->threads = BC__CAST(pthread_t *, bc__calloc((uint64_t)p->n_threads, sizeof(pthread_t)));
+    p->workers = BC__CAST(bc__worker *, bc__calloc((uint64_t)p->n_threads, sizeof(bc__worker)));
+    if (!p->threads || !p->workers || pthread_mutex_init(&p->mu, NULL) != 0) { bc__free(p->threads); bc__free(p->workers); bc__free(p); return NULL; }
+    pthread_cond_init(&p->cv, NULL);
+    for (i = 1; i < p->n_threads; i++) {
+        p->workers[i].pool = p;
+        p->workers[i].ith = i;
+        if (pthread_create(&p->threads[i], NULL, bc__worker_main, &p->workers[i]) != 0) {
+            p->n_threads = i; /* the ones started are shut down by free */
+            bc__pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+static void bc__pool_free(bc__pool *p) {
+    int i;
+    if (!p) return;
+    if (p->n_threads > 1) {
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        for (i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+    }
+    bc__free(p->threads);
+    bc__free(p->workers);
+    bc__free(p);
+}
+
+static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
+    if (!p || p->n_threads == 1) { fn(arg, 0, 1); return; }
+    p->fn = fn;
+    p->arg = arg;
+    __atomic_store_n(&p->pending, p->n_threads - 1, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&p->mu);
+    __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n_threads);
+    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) BC__CPU_RELAX();
+}
+#endif
 
 /* --- matrix multiply --------------------------------------------------------
    A weight matrix as stored in the model file: rows x cols, row-major, each row
@@ -1723,7 +1840,7 @@ typedef struct bc__weight {
 /* Scratch bytes bc__matmul needs for n_tok activations of width k (activations are
    quantized once per call for quantized weights). */
 static uint64_t bc__matmul_scratch_size(int64_t k, int64_t n_tok) {
-    return (uint64_t)n_tok * (uint64_t)(k / BC_QK8_0 + 1) * sizeof(bc_block_q8_0) + 64;
+    return (uint64_t)n_tok * (uint64_t)(k / BC_QK8_0 + 1) * (sizeof(bc_block_q8_0) + sizeof(float)) + 64;
 }
 
 static float bc__vec_dot_q4_0_q8_0_ref(const bc_block_q4_0 *x, const bc_block_q8_0 *y, int64_t n) {
@@ -1806,9 +1923,9 @@ static void bc__matmul_rows_ref(void *arg, int ith, int nth) {
     }
 }
 
-/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok: x is [n_tok][cols], y is [n_tok][rows].
-   scratch holds bc__matmul_scratch_size(cols, n_tok) bytes. */
-static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y,
+/* The reference matrix multiply: activations quantized to q8_0 for quantized weights,
+   then the _ref dot products (BC_FORCE_SCALAR runs this everywhere). */
+static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y,
                        void *scratch) {
     bc__matmul_task t;
     t.w = w;
@@ -1825,6 +1942,232 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
                                      w->cols);
     }
     bc__pool_run(pool, bc__matmul_rows_ref, &t);
+}
+
+/* --- SIMD kernels --------------------------------------------------------------
+   Quantized weights times q8_0 activations, written so that the 8-bit products run on
+   unsigned x signed multiply-adds (VNNI dpbusd, or AVX2 maddubs): a q4_0 nibble n is
+   already unsigned (the value is n - 8), a q8_0 weight x becomes x + 128; the offsets are
+   removed with each activation block's precomputed d * sum(y). Every row is computed by one
+   thread in a fixed order, so results do not depend on the thread count. The scalar _ref
+   kernels above are the specification; tests bound the difference (float summation order). */
+#if !defined(BC_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define BC__AVX2 1
+#include <immintrin.h>
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define BC__DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define BC__ISA_DOT "avx2+avx512vnni"
+#elif defined(__AVXVNNI__)
+#define BC__DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#define BC__ISA_DOT "avx2+avxvnni"
+#else
+/* u <= 255 and s >= -128: maddubs may saturate for q8 weights, so q8 uses the sign trick */
+#define BC__DPBUSD(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define BC__ISA_DOT "avx2"
+#define BC__NO_VNNI 1
+#endif
+#endif
+
+/* Activations as q8_0 blocks plus, per block, d * sum(y) for the offset correction. */
+typedef struct bc__qact {
+    const bc_block_q8_0 *q;   /* [n_tok][nb] */
+    const float *dsum;        /* [n_tok][nb] */
+    int64_t nb;
+} bc__qact;
+
+static void bc__quantize_activations(const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
+    int64_t nb = k / BC_QK8_0, t, b;
+    bc_block_q8_0 *q = BC__CAST(bc_block_q8_0 *, scratch);
+    float *dsum = BC__CAST(float *, BC__CAST(uint8_t *, scratch) + (uint64_t)n_tok * nb * sizeof(bc_block_q8_0));
+    for (t = 0; t < n_tok; t++) {
+        bc_quantize_row_q8_0_ref(x + t * k, q + t * nb, k);
+        for (b = 0; b < nb; b++) {
+            int j, s = 0;
+            for (j = 0; j < BC_QK8_0; j++) s += q[t * nb + b].qs[j];
+            dsum[t * nb + b] = bc_fp16_to_f32(q[t * nb + b].d) * (float)s;
+        }
+    }
+    a->q = q;
+    a->dsum = dsum;
+    a->nb = nb;
+}
+
+#ifdef BC__AVX2
+static float bc__hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+static __m256i bc__q4_nibbles(const bc_block_q4_0 *b) {
+    __m128i v = _mm_loadu_si128(BC__CAST(const __m128i *, b->qs));
+    __m128i m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+/* y[r] for R rows (R <= 4) of a q4_0 or q8_0 matrix against one activation row. */
+static void bc__dot_rows_avx2(bc_type type, const uint8_t *w, uint64_t row_bytes, int R, const bc_block_q8_0 *y,
+                              const float *dsum, int64_t nb, float *out) {
+    __m256 acc[4];
+    float corr[4] = {0, 0, 0, 0};
+    int64_t b;
+    int r;
+    for (r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (b = 0; b < nb; b++) {
+        __m256i yv = _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs));
+        float dy = _cvtsh_ss(y[b].d);
+        for (r = 0; r < R; r++) {
+            __m256i p;
+            float dx;
+            if (type == BC_TYPE_Q4_0) {
+                const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, w + (uint64_t)r * row_bytes) + b;
+                p = BC__DPBUSD(_mm256_setzero_si256(), bc__q4_nibbles(xb), yv);
+                dx = _cvtsh_ss(xb->d);
+                corr[r] += dx * dsum[b] * 8.0f;
+            } else {
+                const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, w + (uint64_t)r * row_bytes) + b;
+                __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
+#ifdef BC__NO_VNNI
+                p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
+                dx = _cvtsh_ss(xb->d);
+#else
+                p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
+                dx = _cvtsh_ss(xb->d);
+                corr[r] += dx * dsum[b] * 128.0f;
+#endif
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy), acc[r]);
+        }
+    }
+    for (r = 0; r < R; r++) out[r] = bc__hsum256(acc[r]) - corr[r];
+}
+
+static float bc__dot_f16_avx2(const uint16_t *x, const float *y, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    float s;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    s = bc__hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += bc_fp16_to_f32(x[i]) * y[i];
+    return s;
+}
+
+static float bc__dot_bf16_avx2(const uint16_t *x, const float *y, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    float s;
+    for (; i + 16 <= n; i += 16) {
+        __m256i w0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), 16);
+        __m256i w1 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), 16);
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w0), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(w1), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    s = bc__hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += bc_bf16_to_f32(x[i]) * y[i];
+    return s;
+}
+
+static float bc__dot_f32_avx2(const float *x, const float *y, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    float s;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    s = bc__hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+#endif
+
+/* Rows are handed out in tiles of BC__ROW_TILE so each tile's weights are read from memory
+   once and reused from cache for every token of the batch. */
+#define BC__ROW_TILE 64
+
+typedef struct bc__mm_task {
+    const bc__weight *w;
+    const float *x;
+    bc__qact a;
+    int64_t n_tok;
+    float *y;
+} bc__mm_task;
+
+static void bc__matmul_tile(const bc__mm_task *t, int64_t r0, int64_t r1) {
+    const bc__weight *w = t->w;
+    int64_t tok, r, k = w->cols;
+    for (tok = 0; tok < t->n_tok; tok++) {
+        float *y = t->y + tok * w->rows;
+        const float *x = t->x + tok * k;
+        for (r = r0; r < r1;) {
+            const uint8_t *row = BC__CAST(const uint8_t *, w->data) + (uint64_t)r * w->row_bytes;
+#ifdef BC__AVX2
+            if (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) {
+                int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
+                bc__dot_rows_avx2(w->type, row, w->row_bytes, R, t->a.q + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb, y + r);
+                r += R;
+                continue;
+            }
+            switch (w->type) {
+            case BC_TYPE_F16: y[r] = bc__dot_f16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_BF16: y[r] = bc__dot_bf16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
+            default: y[r] = bc__dot_f32_avx2(BC__CAST(const float *, row), x, k); break;
+            }
+#else
+            switch (w->type) {
+            case BC_TYPE_F32: y[r] = bc__vec_dot_f32_ref(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_Q8_0: y[r] = bc__vec_dot_q8_0_q8_0_ref(BC__CAST(const bc_block_q8_0 *, row), t->a.q + tok * t->a.nb, k); break;
+            case BC_TYPE_Q4_0: y[r] = bc__vec_dot_q4_0_q8_0_ref(BC__CAST(const bc_block_q4_0 *, row), t->a.q + tok * t->a.nb, k); break;
+            }
+#endif
+            r++;
+        }
+    }
+}
+
+/* Each thread takes a contiguous range of whole tiles. */
+static void bc__matmul_worker(void *arg, int ith, int nth) {
+    const bc__mm_task *t = BC__CAST(const bc__mm_task *, arg);
+    int64_t tiles = (t->w->rows + BC__ROW_TILE - 1) / BC__ROW_TILE;
+    int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth, i;
+    for (i = t0; i < t1; i++) {
+        int64_t r0 = i * BC__ROW_TILE, r1 = r0 + BC__ROW_TILE < t->w->rows ? r0 + BC__ROW_TILE : t->w->rows;
+        bc__matmul_tile(t, r0, r1);
+    }
+}
+
+/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok: x is [n_tok][cols], y is [n_tok][rows].
+   scratch holds bc__matmul_scratch_size(cols, n_tok) bytes. */
+static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y, void *scratch) {
+#ifdef BC_FORCE_SCALAR
+    bc__matmul_ref(pool, w, x, n_tok, y, scratch);
+#else
+    bc__mm_task t;
+    memset(&t, 0, sizeof t);
+    t.w = w;
+    t.x = x;
+    t.n_tok = n_tok;
+    t.y = y;
+    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(x, n_tok, w->cols, scratch, &t.a);
+    bc__pool_run(pool, bc__matmul_worker, &t);
+#endif
+}
+
+/* The build's kernel selection, for benchmarks and bug reports. */
+static const char *bc__isa(void) {
+#if defined(BC_FORCE_SCALAR)
+    return "scalar (BC_FORCE_SCALAR)";
+#elif defined(BC__AVX2)
+    return BC__ISA_DOT;
+#else
+    return "scalar";
+#endif
 }
 
 /* ==========================================================================
