@@ -68,12 +68,12 @@ nothreads:
 cxx: | $(BUILD)
 	$(CXX) -std=c++11 $(OPT) -Wall -Wextra -Wno-unused-function -I. -c -x c++ tests/compile/impl.c -o $(BUILD)/cxx_impl.o
 	$(CC) -std=c99 -pedantic $(OPT) -Wall -Wextra -Wno-unused-function -I. -c tests/compile/impl.c -o $(BUILD)/c99_impl.o
-	$(CC) $(OPT) -Wall -I. -c tests/compile/static_a.c -o $(BUILD)/static_a.o
-	$(CC) $(OPT) -Wall -I. -c tests/compile/static_b.c -o $(BUILD)/static_b.o
+	$(CC) $(OPT) -Wall -Wno-unused-function -I. -c tests/compile/static_a.c -o $(BUILD)/static_a.o
+	$(CC) $(OPT) -Wall -Wno-unused-function -I. -c tests/compile/static_b.c -o $(BUILD)/static_b.o
 	$(CC) $(OPT) -o $(BUILD)/static_ab $(BUILD)/static_a.o $(BUILD)/static_b.o $(LDLIBS)
 	$(BUILD)/static_ab
-	$(CC) $(OPT) -Wall -DBC_NO_SIMD -I. -c tests/compile/impl.c -o $(BUILD)/nosimd_impl.o
-	$(CC) $(OPT) -Wall -DBC_NO_THREADS -DBC_NO_MMAP -I. -c tests/compile/impl.c -o $(BUILD)/nothreads_impl.o
+	$(CC) $(OPT) -Wall -Wno-unused-function -DBC_NO_SIMD -I. -c tests/compile/impl.c -o $(BUILD)/nosimd_impl.o
+	$(CC) $(OPT) -Wall -Wno-unused-function -DBC_NO_THREADS -DBC_NO_MMAP -I. -c tests/compile/impl.c -o $(BUILD)/nothreads_impl.o
 
 # clean: remove every build product
 clean:

@@ -104,6 +104,8 @@ typedef struct bc_error {
 } bc_error;
 
 BC_API const char *bc_result_string(bc_result r);
+/* Version and the kernels this build runs, e.g. "0.1.0 avx2+avx512vnni threads". */
+BC_API const char *bc_build_info(void);
 
 /* ==========================================================================
    2. Numbers
@@ -1166,7 +1168,7 @@ typedef struct bc__wbuf {
 } bc__wbuf;
 
 static void bc__wbuf_put(bc__wbuf *b, const void *data, uint64_t n) {
-    if (b->failed) return;
+    if (b->failed || n == 0) return;
     if (b->n + n > b->cap) {
         uint64_t cap = b->cap ? b->cap : 4096;
         void *q;
@@ -2006,41 +2008,59 @@ static __m256i bc__q4_nibbles(const bc_block_q4_0 *b) {
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
 }
 
-/* y[r] for R rows (R <= 4) of a q4_0 or q8_0 matrix against one activation row. */
-static void bc__dot_rows_avx2(bc_type type, const uint8_t *w, uint64_t row_bytes, int R, const bc_block_q8_0 *y,
-                              const float *dsum, int64_t nb, float *out) {
-    __m256 acc[4];
-    float corr[4] = {0, 0, 0, 0};
-    int64_t b;
-    int r;
-    for (r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
-    for (b = 0; b < nb; b++) {
-        __m256i yv = _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs));
-        float dy = _cvtsh_ss(y[b].d);
-        for (r = 0; r < R; r++) {
-            __m256i p;
-            float dx;
-            if (type == BC_TYPE_Q4_0) {
-                const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, w + (uint64_t)r * row_bytes) + b;
-                p = BC__DPBUSD(_mm256_setzero_si256(), bc__q4_nibbles(xb), yv);
-                dx = _cvtsh_ss(xb->d);
-                corr[r] += dx * dsum[b] * 8.0f;
-            } else {
-                const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, w + (uint64_t)r * row_bytes) + b;
-                __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
+/* One q4_0 or q8_0 block times an activation block: 8 lanes of int32 partial sums of the
+   offset weights (n for q4_0, x + 128 for q8_0), and the weight scale. */
+static __m256i bc__block_dot(bc_type type, const uint8_t *row, int64_t b, __m256i yv, float *dx) {
+    if (type == BC_TYPE_Q4_0) {
+        const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+        *dx = _cvtsh_ss(xb->d);
+        return BC__DPBUSD(_mm256_setzero_si256(), bc__q4_nibbles(xb), yv);
+    } else {
+        const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+        __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
+        *dx = _cvtsh_ss(xb->d);
 #ifdef BC__NO_VNNI
-                p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
-                dx = _cvtsh_ss(xb->d);
+        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
 #else
-                p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
-                dx = _cvtsh_ss(xb->d);
-                corr[r] += dx * dsum[b] * 128.0f;
+        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
 #endif
-            }
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy), acc[r]);
-        }
     }
-    for (r = 0; r < R; r++) out[r] = bc__hsum256(acc[r]) - corr[r];
+}
+
+/* The offset each block's sum carries: 8 * sum(y) for q4_0, 128 * sum(y) for q8_0. */
+static float bc__offset(bc_type type) {
+#ifdef BC__NO_VNNI
+    return type == BC_TYPE_Q4_0 ? 8.0f : 0.0f;
+#else
+    return type == BC_TYPE_Q4_0 ? 8.0f : 128.0f;
+#endif
+}
+
+#define BC__PREFETCH_AHEAD 4096
+
+/* One row: two blocks per step in two accumulator chains, prefetching well ahead (rows are
+   contiguous, so this also warms the next row). */
+static float bc__dot_row_avx2(bc_type type, const uint8_t *row, const bc_block_q8_0 *y, const float *dsum, int64_t nb,
+                              uint64_t block_bytes) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float c0 = 0.0f, c1 = 0.0f, dx0, dx1;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0, p1;
+        _mm_prefetch(BC__CAST(const char *, row) + (uint64_t)b * block_bytes + BC__PREFETCH_AHEAD, _MM_HINT_T0);
+        p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
+        p1 = bc__block_dot(type, row, b + 1, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b + 1].qs)), &dx1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(dx1 * _cvtsh_ss(y[b + 1].d)), acc1);
+        c0 += dx0 * dsum[b];
+        c1 += dx1 * dsum[b + 1];
+    }
+    for (; b < nb; b++) {
+        __m256i p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
+        c0 += dx0 * dsum[b];
+    }
+    return bc__hsum256(_mm256_add_ps(acc0, acc1)) - bc__offset(type) * (c0 + c1);
 }
 
 static float bc__dot_f16_avx2(const uint16_t *x, const float *y, int64_t n) {
@@ -2107,9 +2127,8 @@ static void bc__matmul_tile(const bc__mm_task *t, int64_t r0, int64_t r1) {
             const uint8_t *row = BC__CAST(const uint8_t *, w->data) + (uint64_t)r * w->row_bytes;
 #ifdef BC__AVX2
             if (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) {
-                int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
-                bc__dot_rows_avx2(w->type, row, w->row_bytes, R, t->a.q + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb, y + r);
-                r += R;
+                y[r++] = bc__dot_row_avx2(w->type, row, t->a.q + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb,
+                                          (uint64_t)bc_type_block_bytes(w->type));
                 continue;
             }
             switch (w->type) {
@@ -2159,14 +2178,19 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
 #endif
 }
 
-/* The build's kernel selection, for benchmarks and bug reports. */
-static const char *bc__isa(void) {
-#if defined(BC_FORCE_SCALAR)
-    return "scalar (BC_FORCE_SCALAR)";
-#elif defined(BC__AVX2)
-    return BC__ISA_DOT;
+#if defined(BC_NO_THREADS)
+#define BC__THREADS_INFO " single-threaded"
 #else
-    return "scalar";
+#define BC__THREADS_INFO " pthreads"
+#endif
+
+BC_API const char *bc_build_info(void) {
+#if defined(BC_FORCE_SCALAR)
+    return BC_VERSION_STRING " scalar (BC_FORCE_SCALAR)" BC__THREADS_INFO;
+#elif defined(BC__AVX2)
+    return BC_VERSION_STRING " " BC__ISA_DOT BC__THREADS_INFO;
+#else
+    return BC_VERSION_STRING " scalar" BC__THREADS_INFO;
 #endif
 }
 
