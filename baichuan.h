@@ -1980,7 +1980,9 @@ typedef struct bc__qact {
 static void bc__quantize_activations(const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
     int64_t nb = k / BC_QK8_0, t, b;
     bc_block_q8_0 *q = BC__CAST(bc_block_q8_0 *, scratch);
-    float *dsum = BC__CAST(float *, BC__CAST(uint8_t *, scratch) + (uint64_t)n_tok * nb * sizeof(bc_block_q8_0));
+    /* the sums follow the 34-byte blocks, aligned up (the scratch size leaves room) */
+    uint64_t off = ((uint64_t)n_tok * nb * sizeof(bc_block_q8_0) + 63) & ~(uint64_t)63;
+    float *dsum = BC__CAST(float *, BC__CAST(uint8_t *, scratch) + off);
     for (t = 0; t < n_tok; t++) {
         bc_quantize_row_q8_0_ref(x + t * k, q + t * nb, k);
         for (b = 0; b < nb; b++) {

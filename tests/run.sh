@@ -6,7 +6,7 @@ for t in "$@"; do
     out=$("$t" 2>&1); rc=$?
     last=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$last" ] || [ $rc -ne 0 ]; then
-        printf '%s\n' "$out" | grep -E '^(FAIL|SKIP)|rror' | head -n 40
+        printf '%s\n' "$out" | grep -E '^(FAIL|SKIP)|[Ee]rror|ERROR|SUMMARY' | head -n 40
     else
         printf '%s\n' "$out" | grep -E '^SKIP' | head -n 10
     fi

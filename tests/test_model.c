@@ -277,6 +277,8 @@ static void check_bad_input(void) {
     CHECK(bc_model_load(&m, "build/test_model.bad.gguf", NULL, &err) == BC_ERR_SHAPE && strstr(err.message, "blk.1.ffn_up.weight"), "wrong shape: %s", err.message);
     write_variant("build/b7-s2-f32.gguf", "build/test_model.bad.gguf", NULL, "baichuan", 0);
     CHECK(bc_model_load(&m, "build/test_model.bad.gguf", NULL, &err) == BC_OK, "the unchanged copy loads: %s", err.message);
+    bc_model_free(m);
+    m = NULL;
     remove("build/test_model.bad.gguf");
     CHECK(bc_model_load(&m, "build/no-such-model.gguf", NULL, &err) == BC_ERR_IO, "missing file");
     if (bc_model_load(&m, "build/b7-s2-f32.gguf", NULL, &err) != BC_OK) return;
