@@ -52,16 +52,18 @@ test: $(PROGRAMS) $(TESTS) $(TEST_DATA)
 	@sh tests/run.sh $(TESTS)
 
 # sanitize: the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-sanitize:
+sanitize: $(PROGRAMS) $(TEST_DATA)
 	$(MAKE) test BUILD=build/asan OPT="-O1 -march=native" \
 	  CFLAGS="-O1 -march=native -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
-# tsan: the tests under ThreadSanitizer (thread pool, shared models)
-tsan:
-	$(MAKE) test BUILD=build/tsan CFLAGS="-O1 -march=native -g -fsanitize=thread"
+# tsan: the threaded tests under ThreadSanitizer (thread pool, contexts sharing a model)
+TSAN_TESTS := test_threads test_alloc test_model
+tsan: $(PROGRAMS) $(TEST_DATA)
+	$(MAKE) BUILD=build/tsan CFLAGS="-O1 -march=native -g -fsanitize=thread" $(patsubst %,build/tsan/%,$(TSAN_TESTS))
+	TSAN_OPTIONS=halt_on_error=1 sh tests/run.sh $(patsubst %,build/tsan/%,$(TSAN_TESTS))
 
 # nothreads: the tests in a BC_NO_THREADS build, as microcontroller users compile it
-nothreads:
+nothreads: $(PROGRAMS) $(TEST_DATA)
 	$(MAKE) test BUILD=build/nothreads CFLAGS="$(OPT) -g -DBC_NO_THREADS"
 
 # cxx: the header compiles as C++ too, and BAICHUAN_STATIC works in two translation units

@@ -7,5 +7,5 @@ TEST_MODELS := b7-s2-f32 b7-s2-f16 b13-s2-f32 b13-s2-f16 \
 TEST_DATA += $(patsubst %,$(BUILD)/%.gguf,$(TEST_MODELS))
 
 # build/NAME-TYPE.gguf from tests/data/NAME (the type is the last dash-separated word)
-$(BUILD)/%.gguf: $(BUILD)/baichuan-convert $$(wildcard tests/data/$$(basename $$(subst -,.,$$*))/*)
+$(patsubst %,$(BUILD)/%.gguf,$(TEST_MODELS)): $(BUILD)/%.gguf: $(BUILD)/baichuan-convert $$(wildcard tests/data/$$(basename $$(subst -,.,$$*))/*)
 	@$(BUILD)/baichuan-convert tests/data/$(subst .,-,$(basename $(subst -,.,$*))) -o $@ --type $(subst .,,$(suffix $(subst -,.,$*)))

@@ -396,7 +396,7 @@ static bc_result cv_parse_zip(cv_zip *z, const uint8_t *d, uint64_t size, const 
     cd_off = bc__rd_le(d + eocd + 16, 4);
     if (eocd >= 20 && bc__rd_le(d + eocd - 20, 4) == 0x07064b50) { /* ZIP64 locator */
         uint64_t z64 = bc__rd_le(d + eocd - 20 + 8, 8);
-        if (z64 > size - 56 || bc__rd_le(d + z64, 4) != 0x06064b50) return bc__fail(err, BC_ERR_FORMAT, "%s: bad ZIP64 end record", what);
+        if (size < 56 || z64 > size - 56 || bc__rd_le(d + z64, 4) != 0x06064b50) return bc__fail(err, BC_ERR_FORMAT, "%s: bad ZIP64 end record", what);
         n_entries = bc__rd_le(d + z64 + 32, 8);
         cd_size = bc__rd_le(d + z64 + 40, 8);
         cd_off = bc__rd_le(d + z64 + 48, 8);
@@ -409,7 +409,7 @@ static bc_result cv_parse_zip(cv_zip *z, const uint8_t *d, uint64_t size, const 
     for (i = 0; i < n_entries; i++) {
         uint64_t method, csize, usize, nlen, xlen, clen, loff, lpos, x, data;
         cv_zip_entry *e = &z->e[z->n];
-        if (pos > cd_off + cd_size - 46 || bc__rd_le(d + pos, 4) != 0x02014b50) return bc__fail(err, BC_ERR_FORMAT, "%s: corrupt zip directory entry %llu", what, (unsigned long long)i);
+        if (pos + 46 > cd_off + cd_size || bc__rd_le(d + pos, 4) != 0x02014b50) return bc__fail(err, BC_ERR_FORMAT, "%s: corrupt zip directory entry %llu", what, (unsigned long long)i);
         method = bc__rd_le(d + pos + 10, 2);
         csize = bc__rd_le(d + pos + 20, 4);
         usize = bc__rd_le(d + pos + 24, 4);
@@ -434,7 +434,7 @@ static bc_result cv_parse_zip(cv_zip *z, const uint8_t *d, uint64_t size, const 
         e->name[nlen] = 0;
         if (method != 0) return bc__fail(err, BC_ERR_UNSUPPORTED, "%s: entry '%s' is compressed (method %llu); PyTorch writes stored entries", what, e->name, (unsigned long long)method);
         if (csize != usize) return bc__fail(err, BC_ERR_FORMAT, "%s: entry '%s' sizes disagree (%llu vs %llu)", what, e->name, (unsigned long long)csize, (unsigned long long)usize);
-        if (loff > size - 30 || bc__rd_le(d + loff, 4) != 0x04034b50) return bc__fail(err, BC_ERR_FORMAT, "%s: entry '%s' has a bad local header", what, e->name);
+        if (size < 30 || loff > size - 30 || bc__rd_le(d + loff, 4) != 0x04034b50) return bc__fail(err, BC_ERR_FORMAT, "%s: entry '%s' has a bad local header", what, e->name);
         lpos = loff + 30 + bc__rd_le(d + loff + 26, 2) + bc__rd_le(d + loff + 28, 2);
         data = lpos;
         if (data > size || usize > size - data) return bc__fail(err, BC_ERR_FORMAT, "%s: entry '%s' data lies outside the file", what, e->name);
@@ -732,7 +732,8 @@ static bc_result pk_run(pk_vm *vm, const uint8_t *p, uint64_t n, pk **result, co
             pk *target;
             if (op == 's' || op == 'a') from = vm->sp - (op == 's' ? 2 : 1);
             else { if ((m = pk_mark_pos(vm)) < 0) goto fail; from = m + 1; }
-            if (from < 1 || (op == 's' || op == 'u' ? (vm->sp - from) % 2 : 0)) { vm->error = "bad SETITEM(S)/APPEND(S)"; goto fail; }
+            /* the target sits below the items (below the MARK for the batch forms) */
+            if (from < ((op == 's' || op == 'a') ? 1 : 2) || (op == 's' || op == 'u' ? (vm->sp - from) % 2 : 0)) { vm->error = "bad SETITEM(S)/APPEND(S)"; goto fail; }
             target = vm->stack[(op == 's' || op == 'a') ? from - 1 : from - 2];
             if ((op == 's' || op == 'u') && target->kind != PK_DICT) { vm->error = "SETITEM on a non-dict"; goto fail; }
             if (!pk_append_items(vm, target, vm->stack + from, vm->sp - from)) goto fail;

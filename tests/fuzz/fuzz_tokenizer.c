@@ -2,6 +2,7 @@
    mode, check decode(encode(x)) == x for valid UTF-8, and decode / stream arbitrary id
    sequences (out-of-range ids included). The vocabulary comes from BC_FUZZ_VOCAB
    (a tokenizer.model), default tests/data/tok512/tokenizer.model. */
+#define _GNU_SOURCE /* memmem */
 #define BAICHUAN_IMPLEMENTATION
 #include "baichuan.h"
 
@@ -59,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (mode = 0; mode < 3; mode++) {
         n = bc_tokenizer_encode(tok, (const char *)data, size, (bc_special_mode)mode, ids, 1 << 16, &err);
         if (n < 0) abort(); /* every byte string is encodable */
-        if (mode == BC_SPECIAL_NONE && valid_utf8(data, size)) {
+        /* a literal U+2581 is sentencepiece's own space symbol and decodes as a space */
+        if (mode == BC_SPECIAL_NONE && valid_utf8(data, size) && !memmem(data, size, "\xe2\x96\x81", 3)) {
             k = bc_tokenizer_decode(tok, ids, n, out, sizeof out, &err);
             if (k != (int64_t)size || memcmp(out, data, size) != 0) abort();
         }
