@@ -1044,11 +1044,10 @@ static void cv_source_row(const cv_tensor *t, int64_t row, int64_t cols, float *
 static void cv_normalize_row(float *x, int64_t n) {
     double s = 0.0;
     int64_t i;
-    float inv;
     for (i = 0; i < n; i++) s += (double)x[i] * x[i];
     s = sqrt(s);
-    inv = (float)(1.0 / (s > 1e-12 ? s : 1e-12));
-    for (i = 0; i < n; i++) x[i] = (float)((double)x[i] * inv);
+    if (s < 1e-12) s = 1e-12;
+    for (i = 0; i < n; i++) x[i] = (float)((double)x[i] / s);
 }
 
 typedef struct cv_progress {
