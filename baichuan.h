@@ -2222,7 +2222,9 @@ struct bc_tokenizer {
     uint8_t *ud_plain;        /* user-defined but not <...>: allowed in BC_SPECIAL_NONE */
     int32_t *ht_normal;       /* normal, user-defined, unused pieces: merge candidates */
     int32_t *ht_reserved;     /* control, unknown, byte pieces */
+    uint32_t *ht_hash;        /* [n] each piece's hash, checked before comparing bytes */
     uint32_t ht_mask;
+    uint8_t ud_first[256];    /* bytes that can start a user-defined symbol */
     int32_t byte_id[256];
     bc__trie_node *trie;      /* user-defined symbols; node 0 is the root */
     int32_t n_trie;
@@ -2239,10 +2241,10 @@ static uint32_t bc__hash(const char *s, uint32_t n) {
 }
 
 static int32_t bc__ht_find(const bc_tokenizer *t, const int32_t *ht, const char *s, uint32_t n) {
-    uint32_t h = bc__hash(s, n) & t->ht_mask;
+    uint32_t full = bc__hash(s, n), h = full & t->ht_mask;
     while (ht[h] >= 0) {
         int32_t id = ht[h];
-        if (t->len[id] == n && memcmp(t->piece[id], s, n) == 0) return id;
+        if (t->ht_hash[id] == full && t->len[id] == n && memcmp(t->piece[id], s, n) == 0) return id;
         h = (h + 1) & t->ht_mask;
     }
     return -1;
@@ -2306,7 +2308,7 @@ static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str
         if (pieces[i].len > 4096) return bc__fail(err, BC_ERR_FORMAT, "piece %d is %llu bytes long", i, (unsigned long long)pieces[i].len);
         chars += pieces[i].len + 1;
     }
-    while (cap < 2 * (uint64_t)n) cap <<= 1;
+    while (cap < 4 * (uint64_t)n) cap <<= 1; /* load factor <= 1/4: short probe chains */
     t = BC__CAST(bc_tokenizer *, bc__calloc(1, sizeof *t));
     if (!t) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
     t->n = n;
@@ -2319,7 +2321,8 @@ static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str
     t->ht_reserved = BC__CAST(int32_t *, bc__malloc(cap * sizeof(int32_t)));
     t->trie = BC__CAST(bc__trie_node *, bc__calloc(chars + 1, sizeof(bc__trie_node)));
     t->special = BC__CAST(int32_t *, bc__calloc((uint64_t)n, sizeof(int32_t)));
-    if (!t->piece || !t->len || !t->score || !t->type || !t->ud_plain || !t->ht_normal || !t->ht_reserved || !t->trie || !t->special) {
+    t->ht_hash = BC__CAST(uint32_t *, bc__calloc((uint64_t)n, sizeof(uint32_t)));
+    if (!t->ht_hash || !t->piece || !t->len || !t->score || !t->type || !t->ud_plain || !t->ht_normal || !t->ht_reserved || !t->trie || !t->special) {
         bc_tokenizer_free(t);
         return bc__fail(err, BC_ERR_NOMEM, "out of memory for a %d-piece vocabulary", n);
     }
@@ -2338,6 +2341,7 @@ static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str
         t->len[i] = (uint32_t)pieces[i].len;
         t->score[i] = scores ? scores[i] : 0.0f;
         t->type[i] = (uint8_t)types[i];
+        t->ht_hash[i] = bc__hash(t->piece[i], t->len[i]);
     }
     for (i = 0; i < n; i++) {
         int b;
@@ -2347,7 +2351,7 @@ static bc_result bc__tokenizer_build(bc_tokenizer **out, int32_t n, const bc_str
             break;
         case BC_PIECE_USER_DEFINED:
             bc__ht_insert(t, t->ht_normal, i);
-            if (t->len[i]) bc__trie_add(t, i);
+            if (t->len[i]) { bc__trie_add(t, i); t->ud_first[(uint8_t)t->piece[i][0]] = 1; }
             t->ud_plain[i] = (uint8_t)bc__is_safe_user_symbol(t->piece[i], t->len[i]);
             break;
         case BC_PIECE_BYTE:
@@ -2440,7 +2444,7 @@ BC_API bc_result bc_tokenizer_from_gguf(bc_tokenizer **out, const bc_gguf *g, bc
 BC_API void bc_tokenizer_free(bc_tokenizer *t) {
     if (!t) return;
     bc__free(t->piece); bc__free(t->len); bc__free(t->score); bc__free(t->type); bc__free(t->ud_plain);
-    bc__free(t->ht_normal); bc__free(t->ht_reserved); bc__free(t->trie); bc__free(t->special);
+    bc__free(t->ht_normal); bc__free(t->ht_reserved); bc__free(t->ht_hash); bc__free(t->trie); bc__free(t->special);
     bc__free(t);
 }
 
@@ -2475,6 +2479,7 @@ static int bc__utf8_len(const uint8_t *s, uint64_t n) {
 static int32_t bc__match_user_defined(const bc_tokenizer *t, const char *s, uint64_t n, uint32_t *mlen) {
     int32_t node = 0, best = -1;
     uint64_t i;
+    if (n == 0 || !t->ud_first[(uint8_t)s[0]]) return -1;
     for (i = 0; i < n; i++) {
         int32_t c = t->trie[node].child;
         while (c >= 0 && t->trie[c].byte != (uint8_t)s[i]) c = t->trie[c].sibling;
@@ -2624,7 +2629,9 @@ static void bc__normalize(bc__enc *e, const char *text, uint64_t len) {
     if (t->add_dummy_prefix) bc__norm_put(e, BC__SPACE, 3);
     while (i < len) {
         uint32_t n = 0;
-        int ud = e->mode != BC_SPECIAL_NONE ? bc__match_user_defined(t, text + i, len - i, &n) : -1;
+        /* the normaliser copies a user-defined symbol whole; that differs from going
+           character by character only when whitespace is being collapsed */
+        int ud = e->mode != BC_SPECIAL_NONE && t->remove_extra_ws ? bc__match_user_defined(t, text + i, len - i, &n) : -1;
         const char *sp = text + i;
         uint64_t k, consumed;
         if (ud < 0) {
@@ -2674,18 +2681,25 @@ static void bc__encode_segment(bc__enc *e, const char *text, uint64_t len) {
         n_sym++;
     }
     if (n_sym == 0) return;
-    e->n_heap = 0;
-    for (i = 1; i < n_sym; i++) bc__maybe_add_pair(e, (int32_t)i - 1, (int32_t)i);
-    while (e->n_heap) {
-        bc__pair top = bc__heap_pop(e);
-        bc__sym *l = &e->sym[top.left], *r = &e->sym[top.right];
-        if (l->len == 0 || r->len == 0 || l->len + r->len != top.size || l->next != top.right) continue;
-        l->len += r->len;
-        l->next = r->next;
-        if (r->next >= 0) e->sym[r->next].prev = top.left;
-        r->len = 0;
-        bc__maybe_add_pair(e, l->prev, top.left);
-        bc__maybe_add_pair(e, top.left, l->next);
+    /* frozen symbols never merge, so each run between them is merged on its own: the heap
+       stays small and hot in cache however long the text */
+    for (i = 0; i < n_sym;) {
+        uint64_t run_end = i, k;
+        while (run_end < n_sym && !e->sym[run_end].freeze) run_end++;
+        e->n_heap = 0;
+        for (k = i + 1; k < run_end; k++) bc__maybe_add_pair(e, (int32_t)k - 1, (int32_t)k);
+        while (e->n_heap) {
+            bc__pair top = bc__heap_pop(e);
+            bc__sym *l = &e->sym[top.left], *r = &e->sym[top.right];
+            if (l->len == 0 || r->len == 0 || l->len + r->len != top.size || l->next != top.right) continue;
+            l->len += r->len;
+            l->next = r->next;
+            if (r->next >= 0) e->sym[r->next].prev = top.left;
+            r->len = 0;
+            bc__maybe_add_pair(e, l->prev, top.left);
+            bc__maybe_add_pair(e, top.left, l->next);
+        }
+        i = run_end + 1;
     }
     for (s = 0; s >= 0; s = e->sym[s].next) bc__emit_piece(e, e->norm + e->sym[s].start, e->sym[s].len, &prev_unk);
 }

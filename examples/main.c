@@ -11,6 +11,7 @@
 
 typedef struct opts {
     const char *model, *prompt, *tokens, *dump_logits, *perplexity, *system;
+    char *prompt_file;
     int n_predict, threads, ctx, batch, chat, tokenize, print_ids, n_gpu_layers, kv_f16, seed_set;
     bc_sampler_params sp;
 } opts;
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
         "usage: baichuan -m MODEL.gguf [mode] [options]\n"
         "modes (default: generate from -p):\n"
         "  -p TEXT               prompt (taken literally, even when it starts with '-')\n"
+        "  -f FILE               prompt from a file (with --tokenize: tokenize a whole file)\n"
         "  --chat                interactive chat in the Baichuan 2 format (one message per line)\n"
         "  --system TEXT         system message for --chat\n"
         "  --tokenize            print the ids of -p, space-separated, no BOS\n"
@@ -67,6 +69,19 @@ static int parse_float(const char *s, float *out) {
     return 1;
 }
 
+static char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long sz;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
+    buf = (char *)malloc((size_t)sz + 1);
+    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) { buf[sz] = 0; *n = (size_t)sz; }
+    return buf;
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
     int i;
     memset(o, 0, sizeof *o);
@@ -79,6 +94,12 @@ static int parse_args(int argc, char **argv, opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
         else if (!strcmp(a, "-m")) { NEEDV(); o->model = v; }
         else if (!strcmp(a, "-p")) { NEEDV(); o->prompt = v; }
+        else if (!strcmp(a, "-f")) {
+            size_t n;
+            NEEDV();
+            o->prompt = o->prompt_file = read_file(v, &n);
+            if (!o->prompt_file) { die("cannot read %s", v); return -1; }
+        }
         else if (!strcmp(a, "--system")) { NEEDV(); o->system = v; }
         else if (!strcmp(a, "--tokens")) { NEEDV(); o->tokens = v; }
         else if (!strcmp(a, "--dump-logits")) { NEEDV(); o->dump_logits = v; }
@@ -137,19 +158,6 @@ static int encode_text(const bc_tokenizer *tok, const char *text, size_t len, bc
     if (!*out) return -1;
     bc_tokenizer_encode(tok, text, len, mode, *out, n, &err);
     return (int)n;
-}
-
-static char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long sz;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
-    buf = (char *)malloc((size_t)sz + 1);
-    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) { buf[sz] = 0; *n = (size_t)sz; }
-    return buf;
 }
 
 static double now_s(void) {
@@ -309,6 +317,31 @@ static int run_chat(const opts *o, bc_model *m, bc_context *c) {
     return 0;
 }
 
+/* Tokenizing needs only the vocabulary, so it also works on --vocab-only files. */
+static int run_tokenize(opts *o) {
+    bc_gguf g;
+    bc_tokenizer *tok;
+    bc_error err;
+    int32_t *ids = NULL;
+    int n, i;
+    double t0;
+    if (!o->prompt) return die("%s", "--tokenize needs -p TEXT or -f FILE");
+    if (bc_gguf_open_file(&g, o->model, &err) != BC_OK) return die("%s", err.message);
+    if (bc_tokenizer_from_gguf(&tok, &g, &err) != BC_OK) { bc_gguf_close(&g); return die("%s", err.message); }
+    bc_gguf_close(&g);
+    t0 = now_s();
+    n = encode_text(tok, o->prompt, strlen(o->prompt), BC_SPECIAL_SENTENCEPIECE, &ids);
+    if (o->prompt_file)
+        fprintf(stderr, "[%zu bytes -> %d tokens in %.3f s: %.2f MB/s]\n", strlen(o->prompt), n, now_s() - t0,
+                (double)strlen(o->prompt) / 1e6 / (now_s() - t0 > 0 ? now_s() - t0 : 1e-9));
+    for (i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+    printf("\n");
+    free(ids);
+    free(o->prompt_file);
+    bc_tokenizer_free(tok);
+    return n < 0;
+}
+
 int main(int argc, char **argv) {
     opts o;
     bc_model *m = NULL;
@@ -318,17 +351,8 @@ int main(int argc, char **argv) {
     int32_t *ids = NULL;
     int n_ids = 0, rc = 0, pr = parse_args(argc, argv, &o);
     if (pr) return pr > 0 ? 0 : 2;
+    if (o.tokenize) return run_tokenize(&o);
     if (bc_model_load(&m, o.model, NULL, &err) != BC_OK) return die("%s", err.message);
-    if (o.tokenize) {
-        int i;
-        if (!o.prompt) { bc_model_free(m); return die("%s", "--tokenize needs -p TEXT"); }
-        n_ids = encode_text(bc_model_tokenizer(m), o.prompt, strlen(o.prompt), BC_SPECIAL_SENTENCEPIECE, &ids);
-        for (i = 0; i < n_ids; i++) printf("%s%d", i ? " " : "", ids[i]);
-        printf("\n");
-        free(ids);
-        bc_model_free(m);
-        return n_ids < 0;
-    }
     cp = bc_context_default_params();
     cp.n_ctx = o.ctx;
     cp.n_threads = o.threads;
@@ -360,5 +384,6 @@ int main(int argc, char **argv) {
     }
     bc_context_free(c);
     bc_model_free(m);
+    free(o.prompt_file);
     return rc;
 }
