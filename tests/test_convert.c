@@ -158,7 +158,7 @@ int main(void) {
         unsigned char *copy = (unsigned char *)malloc(n);
         size_t k;
         memcpy(copy, bin, n);
-        for (k = 0; k + 4 < n; k++) if (!memcmp(copy + k, "data/0", 6)) copy[k + 5] = 'Z'; /* the storage entry names lie */
+        for (k = 0; k + 6 <= n; k++) if (!memcmp(copy + k, "data/0", 6)) copy[k + 5] = 'Z'; /* the storage entry names lie */
         make_broken("pytorch_model.bin", copy, n);
         expect_failure("pickle referring to a missing storage", "storage");
         free(copy);
