@@ -37,13 +37,14 @@ int main(void) {
     for (i = 0; i < 64; i++) { seq1[i] = bc_sampler_sample(s, logits, hist, 2); seq2[i] = bc_sampler_sample(s2, logits, hist, 2); }
     for (i = 0; i < 64; i++) same &= seq1[i] == seq2[i];
     CHECK(same, "seeded sampler reproducible");
+    bc_sampler_free(s2);
     /* greedy: penalty then argmax, as HF's greedy search with a repetition penalty */
     p.temperature = 0;
     bc_sampler_create(&g, 6, &p, &err);
     CHECK(bc_sampler_sample(g, logits, hist, 2) == 5, "greedy picks 2.6");
     CHECK(bc_sampler_sample(g, logits, hist5, 3) == 1, "penalised 5 (2.6/1.5) loses to 2.2");
     p.temperature = -1;
-    CHECK(bc_sampler_create(&s2 + 0, 6, &p, &err) == BC_ERR_INVALID, "negative temperature rejected");
+    CHECK(bc_sampler_create(&s2, 6, &p, &err) == BC_ERR_INVALID, "negative temperature rejected");
     bc_sampler_free(s);
     bc_sampler_free(g);
     return bct_done();
