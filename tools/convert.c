@@ -1050,6 +1050,18 @@ static void cv_normalize_row(float *x, int64_t n) {
     for (i = 0; i < n; i++) x[i] = (float)((double)x[i] / s);
 }
 
+/* A source tensor is read once: drop its pages from our mapping so resident memory stays
+   near one tensor, not the checkpoint (the file stays in the page cache). */
+static void cv_release_pages(const cv_tensor *t) {
+#ifdef BC__HAVE_MMAP
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)t->data & ~(page - 1);
+    uintptr_t end = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
+    if (end > start) madvise((void *)start, (size_t)(end - start), MADV_DONTNEED);
+#else
+    (void)t;
+#endif
+}
+
 typedef struct cv_progress {
     int enabled;
     uint64_t done, total;
@@ -1214,6 +1226,7 @@ static bc_result cv_write_model(const char *tmp_path, const cv_model *m, const b
         g.seed = seed + (uint64_t)i * 7919u;
         g.fill = 1.0f;
         r = cv_write_tensor(w, &g, plan[i].one_dim ? BC_TYPE_F32 : type, row, buf, buf_cap, &pg, err);
+        if (plan[i].src) cv_release_pages(plan[i].src);
     }
     if (r == BC_OK) r = bc_gguf_writer_end(w, err);
     if (r == BC_OK) cv_progress_show(&pg, "done", 1);
