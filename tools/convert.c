@@ -1139,6 +1139,7 @@ static bc_result cv_write_vocab(bc_gguf_writer *w, const bc_spm_model *spm, int 
     if (!lens) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
     for (i = 0; i < spm->n_pieces; i++) lens[i] = strlen(spm->pieces[i]);
     bc_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    bc_gguf_writer_set_str(w, "tokenizer.ggml.pre", "default"); /* as llama.cpp writes for SentencePiece */
     bc_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)spm->pieces, lens, (uint64_t)spm->n_pieces);
     bc_gguf_writer_set_arr(w, "tokenizer.ggml.scores", BC_GGUF_FLOAT32, spm->scores, (uint64_t)spm->n_pieces);
     bc_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", BC_GGUF_INT32, spm->types, (uint64_t)spm->n_pieces);
@@ -1158,6 +1159,7 @@ static void cv_write_hparams(bc_gguf_writer *w, const cv_model *m, bc_type type)
     bc_gguf_writer_set_str(w, "general.architecture", "baichuan");
     bc_gguf_writer_set_str(w, "general.name", m->name);
     bc_gguf_writer_set_u32(w, "general.file_type", ft);
+    bc_gguf_writer_set_str(w, "baichuan.tensor_data_layout", "Meta AI original pth"); /* llama.cpp's key: q/k rows permuted */
     bc_gguf_writer_set_u32(w, "baichuan.context_length", (uint32_t)m->n_ctx);
     bc_gguf_writer_set_u32(w, "baichuan.embedding_length", (uint32_t)m->n_embd);
     bc_gguf_writer_set_u32(w, "baichuan.block_count", (uint32_t)m->n_layer);
