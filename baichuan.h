@@ -3114,6 +3114,7 @@ struct bc_context {
     void *k_cache, *v_cache;  /* [n_layer][n_ctx][n_embd], f32 or f16 */
     float *x, *xb, *q, *k, *v, *att_out, *ffn_a, *ffn_b; /* [n_batch][width] */
     float *scores;            /* [n_threads][n_ctx] */
+    float *rope_cs;           /* [n_batch][head_dim]: cos, sin pairs of each position in the chunk */
     float *logits;            /* [n_vocab], the last position */
     void *mm_scratch;
 #ifdef BC_CUDA
@@ -3173,7 +3174,8 @@ BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc
     c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * (uint64_t)c->n_ctx * 4));
     c->logits = BC__CAST(float *, bc__malloc((uint64_t)hp->n_vocab * 4));
     c->mm_scratch = bc__malloc(scr);
-    if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att_out || !c->ffn_a ||
+    c->rope_cs = BC__CAST(float *, bc__malloc(bat * (uint64_t)(hp->n_embd / hp->n_head) * 4));
+    if (!c->rope_cs || !c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att_out || !c->ffn_a ||
         !c->ffn_b || !c->scores || !c->logits || !c->mm_scratch) {
         bc_context_free(c);
         return bc__fail(err, BC_ERR_NOMEM, "out of memory for a %d-token context (KV cache %.1f MiB)", (int)(p->n_ctx ? p->n_ctx : hp->n_ctx_train),
@@ -3200,6 +3202,7 @@ BC_API void bc_context_free(bc_context *c) {
     bc__free(c->k_cache); bc__free(c->v_cache);
     bc__free(c->x); bc__free(c->xb); bc__free(c->q); bc__free(c->k); bc__free(c->v); bc__free(c->att_out);
     bc__free(c->ffn_a); bc__free(c->ffn_b); bc__free(c->scores); bc__free(c->logits); bc__free(c->mm_scratch);
+    bc__free(c->rope_cs);
     bc__free(c);
 }
 
@@ -3225,13 +3228,23 @@ static void bc__rmsnorm(float *out, const float *x, const float *w, int64_t n, f
     for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * scale);
 }
 
-/* Rotary embedding on one head laid out in interleaved pairs (the converter permuted HF's
-   rotate-half rows into this order, as llama.cpp does). */
-static void bc__rope_head(float *x, int hd, int32_t pos, const float *inv_freq) {
+/* cos and sin of pos * inv_freq[i] (angle in float32, like the official cos_cached),
+   computed once per position and shared by every head and layer. */
+static void bc__rope_angles(float *cs, int hd, int32_t pos, const float *inv_freq) {
     int i;
     for (i = 0; i < hd / 2; i++) {
         float angle = (float)pos * inv_freq[i];
-        float c = cosf(angle), s = sinf(angle);
+        cs[2 * i] = cosf(angle);
+        cs[2 * i + 1] = sinf(angle);
+    }
+}
+
+/* Rotary embedding on one head laid out in interleaved pairs (the converter permuted HF's
+   rotate-half rows into this order, as llama.cpp does). */
+static void bc__rope_head(float *x, int hd, const float *cs) {
+    int i;
+    for (i = 0; i < hd / 2; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1];
         float x0 = x[2 * i], x1 = x[2 * i + 1];
         x[2 * i] = x0 * c - x1 * s;
         x[2 * i + 1] = x0 * s + x1 * c;
@@ -3321,6 +3334,8 @@ static void bc__forward_layers(bc_context *c, const int32_t *tokens, int32_t n) 
     int64_t e = hp->n_embd, ff = hp->n_ff, t, i;
     int hd = hp->n_embd / hp->n_head, l, h;
     bc__attn_task at;
+    if (hp->pos_encoding == BC_POS_ROPE)
+        for (t = 0; t < n; t++) bc__rope_angles(c->rope_cs + t * hd, hd, c->n_past + (int32_t)t, m->inv_freq);
     /* hidden_states = self.embed_tokens(input_ids) */
     for (t = 0; t < n; t++)
         bc_dequantize_row(m->tok_embd.type, BC__CAST(const uint8_t *, m->tok_embd.data) + (uint64_t)tokens[t] * m->tok_embd.row_bytes,
@@ -3337,8 +3352,8 @@ static void bc__forward_layers(bc_context *c, const int32_t *tokens, int32_t n) 
         for (t = 0; t < n; t++) {
             if (hp->pos_encoding == BC_POS_ROPE)
                 for (h = 0; h < hp->n_head; h++) {
-                    bc__rope_head(c->q + t * e + h * hd, hd, c->n_past + (int32_t)t, m->inv_freq);
-                    bc__rope_head(c->k + t * e + h * hd, hd, c->n_past + (int32_t)t, m->inv_freq);
+                    bc__rope_head(c->q + t * e + h * hd, hd, c->rope_cs + t * hd);
+                    bc__rope_head(c->k + t * e + h * hd, hd, c->rope_cs + t * hd);
                 }
             bc__kv_store(c, c->k_cache, layer_off + (c->n_past + t) * e, c->k + t * e, e);
             bc__kv_store(c, c->v_cache, layer_off + (c->n_past + t) * e, c->v + t * e, e);
