@@ -197,6 +197,7 @@ static int run_generate(const opts *o, bc_model *m, bc_context *c, const int32_t
     r = bc_generate(c, s, prompt, n_prompt, n_new, on_token, &st, &err);
     t1 = now_s();
     putchar('\n');
+    fflush(stdout); /* the statistics line on stderr must follow the text when both go to one pipe */
     bc_sampler_free(s);
     if (r != BC_OK) return die("%s", err.message);
     fprintf(stderr, "[%d prompt + %d new tokens in %.2f s: %.1f tokens/s overall]\n", n_prompt, st.n, t1 - t0,
