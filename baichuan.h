@@ -3116,6 +3116,7 @@ struct bc_context {
     float *scores;            /* [n_threads][n_ctx] */
     float *rope_cs;           /* [n_batch][head_dim]: cos, sin pairs of each position in the chunk */
     float *logits;            /* [n_vocab], the last position */
+    int32_t *ids;             /* [n_ctx]: the tokens in the cache, the repetition penalty's history */
     void *mm_scratch;
 #ifdef BC_CUDA
     bc_cuda_model *gpu;
@@ -3174,9 +3175,10 @@ BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc
     c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * (uint64_t)c->n_ctx * 4));
     c->logits = BC__CAST(float *, bc__malloc((uint64_t)hp->n_vocab * 4));
     c->mm_scratch = bc__malloc(scr);
+    c->ids = BC__CAST(int32_t *, bc__malloc((uint64_t)c->n_ctx * 4));
     c->rope_cs = BC__CAST(float *, bc__malloc(bat * (uint64_t)(hp->n_embd / hp->n_head) * 4));
     if (!c->rope_cs || !c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att_out || !c->ffn_a ||
-        !c->ffn_b || !c->scores || !c->logits || !c->mm_scratch) {
+        !c->ffn_b || !c->scores || !c->logits || !c->mm_scratch || !c->ids) {
         bc_context_free(c);
         return bc__fail(err, BC_ERR_NOMEM, "out of memory for a %d-token context (KV cache %.1f MiB)", (int)(p->n_ctx ? p->n_ctx : hp->n_ctx_train),
                         (double)(2 * kv * (p->kv_f16 ? 2 : 4)) / 1048576.0);
@@ -3201,7 +3203,7 @@ BC_API void bc_context_free(bc_context *c) {
     bc__pool_free(c->pool);
     bc__free(c->k_cache); bc__free(c->v_cache);
     bc__free(c->x); bc__free(c->xb); bc__free(c->q); bc__free(c->k); bc__free(c->v); bc__free(c->att_out);
-    bc__free(c->ffn_a); bc__free(c->ffn_b); bc__free(c->scores); bc__free(c->logits); bc__free(c->mm_scratch);
+    bc__free(c->ffn_a); bc__free(c->ffn_b); bc__free(c->scores); bc__free(c->logits); bc__free(c->mm_scratch); bc__free(c->ids);
     bc__free(c->rope_cs);
     bc__free(c);
 }
@@ -3398,6 +3400,7 @@ BC_API bc_result bc_context_eval(bc_context *c, const int32_t *tokens, int32_t n
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return bc__fail(err, BC_ERR_RANGE, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[i], i, hp->n_vocab);
     if (n > c->n_ctx - c->n_past)
         return bc__fail(err, BC_ERR_RANGE, "%d tokens do not fit: %d of the context's %d positions are used", n, c->n_past, c->n_ctx);
+    memcpy(c->ids + c->n_past, tokens, (size_t)n * 4);
 #ifdef BC_CUDA
     if (c->gpu) {
         bc_result r = bc_cuda_eval(c->gpu, tokens, n, c->n_past, logits_all, c->logits, err);
@@ -3618,11 +3621,13 @@ BC_API bc_result bc_generate(bc_context *c, bc_sampler *s, const int32_t *prompt
     if (!c || !s || n_prompt < 0 || max_new_tokens < 0 || (n_prompt && !prompt)) return bc__fail(err, BC_ERR_INVALID, "invalid arguments to bc_generate");
     m = c->m;
     if (n_prompt == 0 && c->n_past == 0) return bc__fail(err, BC_ERR_INVALID, "empty prompt and empty context: nothing to continue");
-    hist = BC__CAST(int32_t *, bc__malloc(((uint64_t)n_prompt + (uint64_t)max_new_tokens + 1) * 4));
+    /* HF penalises every id of input_ids; a conversation continued in the KV cache has its
+       earlier turns there, so the history is the whole cache, not just this prompt */
+    hist = BC__CAST(int32_t *, bc__malloc(((uint64_t)c->n_past + (uint64_t)n_prompt + (uint64_t)max_new_tokens + 1) * 4));
     if (!hist) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
-    memcpy(hist, prompt, (size_t)n_prompt * 4);
-    n_hist = n_prompt;
     if (n_prompt && (r = bc_context_eval(c, prompt, n_prompt, NULL, err)) != BC_OK) { bc__free(hist); return r; }
+    memcpy(hist, c->ids, (size_t)c->n_past * 4);
+    n_hist = c->n_past;
     bc_detokenizer_init(&d, m->tok);
     d.at_start = 0;
     for (i = 0; i < max_new_tokens; i++) {

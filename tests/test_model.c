@@ -299,6 +299,54 @@ static void check_bad_input(void) {
     bc_model_free(m);
 }
 
+static int collect(void *user, int32_t token, const char *text, int len) {
+    int32_t *out = (int32_t *)user;
+    (void)text; (void)len;
+    if (token >= 0 && out[0] < 40) out[1 + out[0]++] = token;
+    return 0;
+}
+
+/* HF's repetition penalty covers every id of input_ids; generating on top of a cache that
+   already holds part of the prompt (a chat continued in the KV cache) must penalise the
+   cached ids too, i.e. give the same tokens as generating from the whole prompt at once. */
+static void check_penalty_covers_cache(const char *model) {
+    static const int32_t base[4] = {5, 17, 42, 99};
+    int32_t prompt[12], free_run[41], whole[41], split[41];
+    bc_sampler_params sp = bc_sampler_default_params();
+    bc_model *m = load(model);
+    bc_context *a, *b;
+    bc_sampler *s, *plain;
+    bc_error err;
+    int i, same = 1;
+    if (!m) return;
+    sp.temperature = 0;
+    sp.repetition_penalty = 1;
+    CHECK(bc_sampler_create(&plain, bc_model_hparams(m)->n_vocab, &sp, &err) == BC_OK, "sampler: %s", err.message);
+    sp.repetition_penalty = 50;
+    CHECK(bc_sampler_create(&s, bc_model_hparams(m)->n_vocab, &sp, &err) == BC_OK, "sampler: %s", err.message);
+    /* the prompt: a few ids and the model's own unpenalised continuation, ids it would
+       gladly repeat unless the penalty sees them */
+    a = context(m, 1, 8, 0);
+    free_run[0] = whole[0] = split[0] = 0;
+    CHECK(bc_generate(a, plain, base, 4, 8, collect, free_run, &err) == BC_OK, "generate: %s", err.message);
+    memcpy(prompt, base, sizeof base);
+    memcpy(prompt + 4, free_run + 1, 8 * sizeof(int32_t));
+    bc_context_free(a);
+    a = context(m, 1, 8, 0);
+    b = context(m, 1, 8, 0);
+    CHECK(bc_generate(a, s, prompt, 12, 30, collect, whole, &err) == BC_OK, "generate: %s", err.message);
+    CHECK(bc_context_eval(b, prompt, 11, NULL, &err) == BC_OK, "eval: %s", err.message);
+    CHECK(bc_generate(b, s, prompt + 11, 1, 30, collect, split, &err) == BC_OK, "generate: %s", err.message);
+    CHECK(whole[0] == 30 && split[0] == 30, "%d and %d tokens generated", whole[0], split[0]);
+    for (i = 1; i <= 30; i++) same &= whole[i] == split[i];
+    CHECK(same, "%s: penalised greedy tokens differ when part of the prompt was already cached", model);
+    bc_sampler_free(plain);
+    bc_sampler_free(s);
+    bc_context_free(a);
+    bc_context_free(b);
+    bc_model_free(m);
+}
+
 int main(void) {
     static const char *names[4] = {"b7-s2", "b13-s2", "b7-q", "b13-q"};
     static const int lens[3] = {1, 17, 120};
@@ -333,6 +381,8 @@ int main(void) {
     check_chunks_and_threads("build/b7-s2-f32.gguf", "tests/data/b7-s2");
     check_chunks_and_threads("build/b13-s2-f32.gguf", "tests/data/b13-s2");
     check_chunks_and_threads("build/b7-q-q4_0.gguf", "tests/data/b7-q");
+    check_penalty_covers_cache("build/b7-q-f32.gguf");
+    check_penalty_covers_cache("build/b13-q-f32.gguf");
     check_bad_input();
     return bct_done();
 }
