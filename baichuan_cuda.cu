@@ -361,7 +361,7 @@ static bc_result bc__cu_norm(const bc_model *m, const char *name, int64_t n, flo
 }
 
 static bc_result bc__cu_alloc(float **p, uint64_t n_floats, bc_error *err) {
-    BC__CU(cudaMalloc((void **)p, n_floats * 4 ? n_floats * 4 : 4));
+    BC__CU(cudaMalloc((void **)p, n_floats > 0 ? n_floats * 4 : 4));
     return BC_OK;
 }
 
