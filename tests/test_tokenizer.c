@@ -216,6 +216,48 @@ static void check_llama_vectors(void) {
     bc_tokenizer_free(t);
 }
 
+/* build/baichuan-tokenize on a trained .model: the ids it prints for a text written to a
+   file match sentencepiece's, --count matches their number, and a bad model file fails. */
+static void check_tokenize_tool(void) {
+    static const char *tmp = "build/tokenize-tool-input.txt";
+    char cmd[512], got[65536];
+    int32_t want[4096];
+    FILE *ids = fopen("tests/data/tokenizer/bpe1k.ids", "r"), *f, *p;
+    int i, checked = 0, bad = 0;
+    if (!ids) { CHECK(0, "open bpe1k.ids"); return; }
+    for (i = 0; i < n_texts && i < 60 && fgets(got, sizeof got, ids); i++) {
+        int nw = parse_line_ids(got, want, 4096), j = 0, ok = 1, v;
+        f = fopen(tmp, "wb");
+        if (!f) break;
+        fwrite(texts[i], 1, lens[i], f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "build/baichuan-tokenize -m tests/data/tokenizer/bpe1k.model -f %s", tmp);
+        p = popen(cmd, "r");
+        if (!p) break;
+        while (fscanf(p, "%d", &v) == 1) { if (j >= nw || want[j] != v) ok = 0; j++; }
+        if (pclose(p) != 0 || j != nw) ok = 0;
+        bad += !ok;
+        checked++;
+    }
+    fclose(ids);
+    CHECK(checked == 60 && bad == 0, "baichuan-tokenize matches sentencepiece on %d texts (%d differ)", checked, bad);
+    snprintf(cmd, sizeof cmd, "build/baichuan-tokenize -m tests/data/tokenizer/bpe1k.model -p 'hello world 12345' --count");
+    p = popen(cmd, "r");
+    if (p) {
+        int n = -1;
+        int32_t w[64];
+        bc_tokenizer *t = from_model_file("tests/data/tokenizer/bpe1k.model");
+        int rc = fscanf(p, "%d", &n);
+        pclose(p);
+        CHECK(rc == 1 && t && n == bc_tokenizer_encode(t, "hello world 12345", 17, BC_SPECIAL_SENTENCEPIECE, w, 64, NULL),
+              "baichuan-tokenize --count gives %d", n);
+        bc_tokenizer_free(t);
+    }
+    CHECK(system("build/baichuan-tokenize -m tests/data/tokenizer/corpus.txt -p x 2>/dev/null >/dev/null") != 0,
+          "baichuan-tokenize fails on a file that is not a tokenizer model");
+    remove(tmp);
+}
+
 int main(void) {
     bc_tokenizer *t;
     static const char *trained[3] = {"bpe1k", "bpe8k", "b1style"};
@@ -248,6 +290,7 @@ int main(void) {
         check_round_trip(t, trained[i]);
         bc_tokenizer_free(t);
     }
+    check_tokenize_tool();
     check_llama_vectors();
     t = from_gguf_file("../shared/vocab/ggml-vocab-baichuan.gguf");
     if (t) { check_round_trip(t, "Baichuan 1 (ggml-vocab-baichuan.gguf)"); bc_tokenizer_free(t); }

@@ -7,3 +7,8 @@ $(BUILD)/vocab-baichuan2.gguf: $(BUILD)/baichuan-convert ../shared/vocab/baichua
 	@cp ../shared/vocab/baichuan2-tokenizer.model $(BUILD)/vocab-baichuan2/tokenizer.model
 	@$(BUILD)/baichuan-convert $(BUILD)/vocab-baichuan2 -o $@ --vocab-only
 endif
+
+# baichuan-tokenize: tokenize text or a whole file (throughput) from a .gguf or a tokenizer.model
+PROGRAMS += $(BUILD)/baichuan-tokenize
+$(BUILD)/baichuan-tokenize: examples/tokenize.c $(HDR) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -I. -o $@ $< $(LDLIBS)
