@@ -1698,6 +1698,15 @@ typedef void (*bc__task_fn)(void *arg, int ith, int nth);
 
 typedef struct bc__pool bc__pool;
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BC__CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define BC__CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define BC__CPU_RELAX() ((void)0)
+#endif
+
 #ifdef BC_NO_THREADS
 struct bc__pool {
     int n_threads;
@@ -1719,7 +1728,8 @@ static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
 #else
 /* Workers spin briefly on a generation counter, then sleep on a condition variable, so a
    decode step (hundreds of small parallel sections) never pays a wake-up syscall while a
-   long pause costs no CPU. The caller is worker 0. */
+   long pause costs no CPU. The caller is worker 0 and takes the mutex only when some worker
+   is actually asleep. */
 typedef struct bc__worker {
     struct bc__pool *pool;
     int ith;
@@ -1733,21 +1743,13 @@ struct bc__pool {
     pthread_cond_t cv;
     int generation;           /* bumped for each task (atomic) */
     int pending;              /* workers still running the task (atomic) */
+    int sleeping;             /* workers waiting on cv (atomic) */
     int stop;
     bc__task_fn fn;
     void *arg;
 };
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define BC__CPU_RELAX() _mm_pause()
-#elif defined(__aarch64__)
-#define BC__CPU_RELAX() __asm__ __volatile__("yield")
-#else
-#define BC__CPU_RELAX() ((void)0)
-#endif
-
-#define BC__SPIN_LIMIT 200000
+#define BC__SPIN_LIMIT 100000
 
 static void *bc__worker_main(void *arg) {
     bc__worker *w = BC__CAST(bc__worker *, arg);
@@ -1761,8 +1763,13 @@ static void *bc__worker_main(void *arg) {
             g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE);
         }
         if (g == seen) {
+            /* Dekker with bc__pool_run: announce the sleep, then re-read the generation
+               (both sequentially consistent), so a bump is either seen here or followed
+               by a broadcast under the mutex. */
             pthread_mutex_lock(&p->mu);
-            while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            __atomic_add_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
+            while ((g = __atomic_load_n(&p->generation, __ATOMIC_SEQ_CST)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            __atomic_sub_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&p->mu);
         }
         seen = g;
@@ -1782,8 +1789,19 @@ static bc__pool *bc__pool_create(int n_threads) {
     if (p->n_threads == 1) return p;
     p->threads = BC__CAST(pthread_t *, bc__calloc((uint64_t)p->n_threads, sizeof(pthread_t)));
     p->workers = BC__CAST(bc__worker *, bc__calloc((uint64_t)p->n_threads, sizeof(bc__worker)));
-    if (!p->threads || !p->workers || pthread_mutex_init(&p->mu, NULL) != 0) { bc__free(p->threads); bc__free(p->workers); bc__free(p); return NULL; }
-    pthread_cond_init(&p->cv, NULL);
+    if (!p->threads || !p->workers || pthread_mutex_init(&p->mu, NULL) != 0) {
+        bc__free(p->threads);
+        bc__free(p->workers);
+        bc__free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        bc__free(p->threads);
+        bc__free(p->workers);
+        bc__free(p);
+        return NULL;
+    }
     for (i = 1; i < p->n_threads; i++) {
         p->workers[i].pool = p;
         p->workers[i].ith = i;
@@ -1802,7 +1820,7 @@ static void bc__pool_free(bc__pool *p) {
     if (p->n_threads > 1) {
         pthread_mutex_lock(&p->mu);
         __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
-        __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
+        __atomic_add_fetch(&p->generation, 1, __ATOMIC_SEQ_CST);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         for (i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
@@ -1819,31 +1837,68 @@ static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
     p->fn = fn;
     p->arg = arg;
     __atomic_store_n(&p->pending, p->n_threads - 1, __ATOMIC_RELEASE);
-    pthread_mutex_lock(&p->mu);
-    __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    __atomic_add_fetch(&p->generation, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&p->sleeping, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     fn(arg, 0, p->n_threads);
     while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) BC__CPU_RELAX();
 }
 #endif
 
+/* Hands out work units [0, n) to the threads of one pool run, first come first served,
+   so a core slowed by something else on the machine does not hold the others up. */
+typedef struct bc__counter {
+    int64_t next;             /* atomic */
+} bc__counter;
+
+static int64_t bc__claim(bc__counter *c) {
+#ifdef BC_NO_THREADS
+    return c->next++;
+#else
+    return __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+#endif
+}
+
 /* --- matrix multiply --------------------------------------------------------
    A weight matrix as stored in the model file: rows x cols, row-major, each row
-   bc_tensor_nbytes(type, cols) bytes. */
+   bc_tensor_nbytes(type, cols) bytes; optionally also repacked for the SIMD kernels. */
 typedef struct bc__weight {
     bc_type type;
     int64_t rows;             /* output features */
     int64_t cols;             /* input features */
     uint64_t row_bytes;
     const void *data;
+    void *packed;             /* rows / 16 groups in the interleaved layout (bc__weight_pack), or NULL */
 } bc__weight;
 
-/* Scratch bytes bc__matmul needs for n_tok activations of width k (activations are
-   quantized once per call for quantized weights). */
+/* Activations quantized to q8_0, split into planes: the int8 values of each token in a
+   row, then each block's scale (the fp16 value, widened) and scale * sum of its values
+   (the offset correction for kernels that multiply unsigned weights). */
+typedef struct bc__qact {
+    const int8_t *qs;         /* [n_tok][k] */
+    const float *d;           /* [n_tok][nb] */
+    const float *dsum;        /* [n_tok][nb] */
+    int64_t k, nb;
+} bc__qact;
+
+/* Scratch bytes bc__matmul needs for n_tok activations of width k. */
 static uint64_t bc__matmul_scratch_size(int64_t k, int64_t n_tok) {
-    return (uint64_t)n_tok * (uint64_t)(k / BC_QK8_0 + 1) * (sizeof(bc_block_q8_0) + sizeof(float)) + 64;
+    return (uint64_t)n_tok * ((uint64_t)k + 8 * (uint64_t)(k / BC_QK8_0 + 1)) + 256;
 }
+
+static void bc__qact_layout(void *scratch, int64_t k, int64_t n_tok, bc__qact *a) {
+    uint64_t nb = (uint64_t)(k / BC_QK8_0), off = ((uint64_t)n_tok * (uint64_t)k + 63) & ~(uint64_t)63;
+    a->qs = BC__CAST(const int8_t *, scratch);
+    a->d = BC__CAST(const float *, BC__CAST(uint8_t *, scratch) + off);
+    a->dsum = a->d + (uint64_t)n_tok * nb;
+    a->k = k;
+    a->nb = (int64_t)nb;
+}
+
+/* --- scalar reference kernels (the specification) ------------------------------ */
 
 static float bc__vec_dot_q4_0_q8_0_ref(const bc_block_q4_0 *x, const bc_block_q8_0 *y, int64_t n) {
     int64_t b;
@@ -1893,6 +1948,17 @@ static float bc__vec_dot_bf16_f32_ref(const uint16_t *x, const float *y, int64_t
     return sum;
 }
 
+/* y[i] += a * x[i] */
+static void bc__vec_mad_f32_ref(float *y, const float *x, float a, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void bc__vec_mad_f16_ref(float *y, const uint16_t *x, float a, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] += a * bc_fp16_to_f32(x[i]);
+}
+
 typedef struct bc__matmul_task {
     const bc__weight *w;
     const float *x;
@@ -1925,10 +1991,11 @@ static void bc__matmul_rows_ref(void *arg, int ith, int nth) {
     }
 }
 
-/* The reference matrix multiply: activations quantized to q8_0 for quantized weights,
-   then the _ref dot products (BC_FORCE_SCALAR runs this everywhere). */
+/* The reference matrix multiply: activations quantized to q8_0 blocks for quantized
+   weights, then the _ref dot products (BC_FORCE_SCALAR runs this everywhere). scratch holds
+   n_tok * (cols / 32) * 34 bytes, which bc__matmul_scratch_size covers. */
 static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y,
-                       void *scratch) {
+                           void *scratch) {
     bc__matmul_task t;
     t.w = w;
     t.x = x;
@@ -1947,12 +2014,13 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 }
 
 /* --- SIMD kernels --------------------------------------------------------------
-   Quantized weights times q8_0 activations, written so that the 8-bit products run on
-   unsigned x signed multiply-adds (VNNI dpbusd, or AVX2 maddubs): a q4_0 nibble n is
-   already unsigned (the value is n - 8), a q8_0 weight x becomes x + 128; the offsets are
-   removed with each activation block's precomputed d * sum(y). Every row is computed by one
-   thread in a fixed order, so results do not depend on the thread count. The scalar _ref
-   kernels above are the specification; tests bound the difference (float summation order). */
+   Chosen at compile time (BC_NO_SIMD: scalar only). Quantized weights times q8_0
+   activations run on unsigned x signed 8-bit multiply-adds (VNNI dpbusd, or AVX2 maddubs):
+   a q4_0 nibble n is already unsigned (the value is n - 8), a q8_0 weight x becomes
+   x + 128; the offsets are removed with each activation block's d * sum(q). The integer
+   block sums equal the reference's exactly; only the order of the float accumulation
+   differs (tests bound it). Every output is computed by one thread in a fixed order, so
+   results do not depend on the thread count. */
 #if !defined(BC_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define BC__AVX2 1
 #include <immintrin.h>
@@ -1968,34 +2036,198 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 #define BC__ISA_DOT "avx2"
 #define BC__NO_VNNI 1
 #endif
+/* 512-bit kernels over weights repacked 16 rows at a time (bc__weight_pack) */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#define BC__AVX512 1
+#undef BC__ISA_DOT
+#define BC__ISA_DOT "avx512vnni"
+#endif
+#endif
+#if !defined(BC_NO_SIMD) && !defined(BC__AVX2) && defined(__aarch64__) && defined(__ARM_NEON)
+#define BC__NEON 1
+#include <arm_neon.h>
+#if defined(__ARM_FEATURE_DOTPROD)
+#define BC__ISA_DOT "neon+dotprod"
+#else
+#define BC__ISA_DOT "neon"
+#endif
 #endif
 
-/* Activations as q8_0 blocks plus, per block, d * sum(y) for the offset correction. */
-typedef struct bc__qact {
-    const bc_block_q8_0 *q;   /* [n_tok][nb] */
-    const float *dsum;        /* [n_tok][nb] */
-    int64_t nb;
-} bc__qact;
+#if defined(__GNUC__) || defined(__clang__)
+#define BC__FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define BC__FORCE_INLINE static inline
+#endif
 
-static void bc__quantize_activations(const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
-    int64_t nb = k / BC_QK8_0, t, b;
-    bc_block_q8_0 *q = BC__CAST(bc_block_q8_0 *, scratch);
-    /* the sums follow the 34-byte blocks, aligned up (the scratch size leaves room) */
-    uint64_t off = ((uint64_t)n_tok * nb * sizeof(bc_block_q8_0) + 63) & ~(uint64_t)63;
-    float *dsum = BC__CAST(float *, BC__CAST(uint8_t *, scratch) + off);
-    for (t = 0; t < n_tok; t++) {
-        bc_quantize_row_q8_0_ref(x + t * k, q + t * nb, k);
-        for (b = 0; b < nb; b++) {
-            int j, s = 0;
-            for (j = 0; j < BC_QK8_0; j++) s += q[t * nb + b].qs[j];
-            dsum[t * nb + b] = bc_fp16_to_f32(q[t * nb + b].d) * (float)s;
+/* Activation quantization, bit-identical to bc_quantize_row_q8_0_ref (tested): the same
+   max, the same division, roundf's half-away-from-zero done exactly as trunc + carry. */
+static void bc__quantize_act_row(const float *x, int64_t k, int8_t *qs, float *d, float *dsum) {
+    int64_t b, nb = k / BC_QK8_0;
+    for (b = 0; b < nb; b++) {
+        const float *xb = x + b * BC_QK8_0;
+        float amax = 0.0f, db, id;
+        int s = 0, j;
+#ifdef BC__AVX512
+        __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16), v[2];
+        amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+        db = amax / 127.0f;
+        id = db != 0.0f ? 1.0f / db : 0.0f;
+        v[0] = _mm512_mul_ps(x0, _mm512_set1_ps(id));
+        v[1] = _mm512_mul_ps(x1, _mm512_set1_ps(id));
+        for (j = 0; j < 2; j++) {
+            __m512 t = _mm512_roundscale_ps(v[j], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v[j], t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+            __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                                                             _mm512_and_si512(_mm512_castps_si512(v[j]), _mm512_set1_epi32((int)0x80000000u))));
+            __m512i q = _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+            _mm_storeu_si128(BC__CAST(__m128i *, qs + b * BC_QK8_0 + 16 * j), _mm512_cvtepi32_epi8(q));
+            s += _mm512_reduce_add_epi32(q);
         }
+#else
+        for (j = 0; j < BC_QK8_0; j++) {
+            float a = fabsf(xb[j]);
+            if (a > amax) amax = a;
+        }
+        db = amax / 127.0f;
+        id = db != 0.0f ? 1.0f / db : 0.0f;
+        for (j = 0; j < BC_QK8_0; j++) {
+            int q = (int)roundf(xb[j] * id);
+            qs[b * BC_QK8_0 + j] = (int8_t)q;
+            s += q;
+        }
+#endif
+        d[b] = bc_fp16_to_f32(bc_f32_to_fp16(db));
+        dsum[b] = d[b] * (float)s;
     }
-    a->q = q;
-    a->dsum = dsum;
-    a->nb = nb;
 }
 
+typedef struct bc__quant_task {
+    const float *x;
+    int64_t n_tok, k;
+    bc__qact a;
+} bc__quant_task;
+
+static void bc__quantize_act_worker(void *arg, int ith, int nth) {
+    const bc__quant_task *t = BC__CAST(const bc__quant_task *, arg);
+    int64_t tok, t0 = t->n_tok * ith / nth, t1 = t->n_tok * (ith + 1) / nth;
+    for (tok = t0; tok < t1; tok++)
+        bc__quantize_act_row(t->x + tok * t->k, t->k, BC__CAST(int8_t *, t->a.qs) + tok * t->k,
+                             BC__CAST(float *, t->a.d) + tok * t->a.nb, BC__CAST(float *, t->a.dsum) + tok * t->a.nb);
+}
+
+static void bc__quantize_activations(bc__pool *pool, const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
+    bc__quant_task t;
+    t.x = x;
+    t.n_tok = n_tok;
+    t.k = k;
+    bc__qact_layout(scratch, k, n_tok, &t.a);
+    if (n_tok < 4) bc__quantize_act_worker(&t, 0, 1);
+    else bc__pool_run(pool, bc__quantize_act_worker, &t);
+    *a = t.a;
+}
+
+/* One row of a quantized weight in the file layout times one quantized token. */
+static float bc__dot_q_row(bc_type type, const uint8_t *row, const int8_t *qs, const float *dy, const float *dsum, int64_t nb) {
+    int64_t b = 0;
+    float sum = 0.0f;
+#if defined(BC__AVX2)
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float c0 = 0.0f, c1 = 0.0f;
+#ifdef BC__NO_VNNI
+    const float off = type == BC_TYPE_Q4_0 ? 8.0f : 0.0f;
+#else
+    const float off = type == BC_TYPE_Q4_0 ? 8.0f : 128.0f;
+#endif
+    for (; b < nb; b++) {
+        __m256i yv = _mm256_loadu_si256(BC__CAST(const __m256i *, qs + b * BC_QK8_0)), p;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            __m128i v = _mm_loadu_si128(BC__CAST(const __m128i *, xb->qs)), m = _mm_set1_epi8(0x0f);
+            dx = _cvtsh_ss(xb->d);
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m)), yv);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
+            dx = _cvtsh_ss(xb->d);
+#ifdef BC__NO_VNNI
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
+#else
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
+#endif
+        }
+        if (b & 1) {
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy[b]), acc1);
+            c1 += dx * dsum[b];
+        } else {
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy[b]), acc0);
+            c0 += dx * dsum[b];
+        }
+    }
+    {
+        __m256 v = _mm256_add_ps(acc0, acc1);
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        sum = _mm_cvtss_f32(s) - off * (c0 + c1);
+    }
+#elif defined(BC__NEON)
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    for (; b < nb; b++) {
+        int8x16_t y0 = vld1q_s8(qs + b * BC_QK8_0), y1 = vld1q_s8(qs + b * BC_QK8_0 + 16), w0, w1;
+        int32x4_t p;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            uint8x16_t v = vld1q_u8(xb->qs);
+            w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+            w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+            dx = bc_fp16_to_f32(xb->d);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            w0 = vld1q_s8(xb->qs);
+            w1 = vld1q_s8(xb->qs + 16);
+            dx = bc_fp16_to_f32(xb->d);
+        }
+#if defined(__ARM_FEATURE_DOTPROD)
+        p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, y0), w1, y1);
+#else
+        {
+            int16x8_t a = vmull_s8(vget_low_s8(w0), vget_low_s8(y0));
+            a = vmlal_s8(a, vget_high_s8(w0), vget_high_s8(y0));
+            p = vpaddlq_s16(a);
+            a = vmull_s8(vget_low_s8(w1), vget_low_s8(y1));
+            a = vmlal_s8(a, vget_high_s8(w1), vget_high_s8(y1));
+            p = vaddq_s32(p, vpaddlq_s16(a));
+        }
+#endif
+        if (b & 1) acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(p), dx * dy[b]);
+        else acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(p), dx * dy[b]);
+    }
+    sum = vaddvq_f32(vaddq_f32(acc0, acc1));
+    (void)dsum;
+#else
+    for (; b < nb; b++) {
+        int isum = 0, j;
+        const int8_t *y = qs + b * BC_QK8_0;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            for (j = 0; j < BC_QK4_0 / 2; j++) isum += ((xb->qs[j] & 0x0f) - 8) * y[j] + ((xb->qs[j] >> 4) - 8) * y[j + BC_QK4_0 / 2];
+            dx = bc_fp16_to_f32(xb->d);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            for (j = 0; j < BC_QK8_0; j++) isum += xb->qs[j] * y[j];
+            dx = bc_fp16_to_f32(xb->d);
+        }
+        sum += (float)isum * dx * dy[b];
+    }
+    (void)dsum;
+#endif
+    return sum;
+}
+
+/* f32 / f16 / bf16 rows times f32 activations; also the dot products attention uses. */
 #ifdef BC__AVX2
 static float bc__hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -2003,113 +2235,215 @@ static float bc__hsum256(__m256 v) {
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
-
-static __m256i bc__q4_nibbles(const bc_block_q4_0 *b) {
-    __m128i v = _mm_loadu_si128(BC__CAST(const __m128i *, b->qs));
-    __m128i m = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-}
-
-/* One q4_0 or q8_0 block times an activation block: 8 lanes of int32 partial sums of the
-   offset weights (n for q4_0, x + 128 for q8_0), and the weight scale. */
-static __m256i bc__block_dot(bc_type type, const uint8_t *row, int64_t b, __m256i yv, float *dx) {
-    if (type == BC_TYPE_Q4_0) {
-        const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
-        *dx = _cvtsh_ss(xb->d);
-        return BC__DPBUSD(_mm256_setzero_si256(), bc__q4_nibbles(xb), yv);
-    } else {
-        const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
-        __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
-        *dx = _cvtsh_ss(xb->d);
-#ifdef BC__NO_VNNI
-        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
-#else
-        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
+#define BC__F16x8(p) _mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, p)))
+#define BC__BF16x8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, p))), 16))
 #endif
-    }
-}
 
-/* The offset each block's sum carries: 8 * sum(y) for q4_0, 128 * sum(y) for q8_0. */
-static float bc__offset(bc_type type) {
-#ifdef BC__NO_VNNI
-    return type == BC_TYPE_Q4_0 ? 8.0f : 0.0f;
-#else
-    return type == BC_TYPE_Q4_0 ? 8.0f : 128.0f;
-#endif
-}
-
-#define BC__PREFETCH_AHEAD 4096
-
-/* One row: two blocks per step in two accumulator chains, prefetching well ahead (rows are
-   contiguous, so this also warms the next row). */
-static float bc__dot_row_avx2(bc_type type, const uint8_t *row, const bc_block_q8_0 *y, const float *dsum, int64_t nb,
-                              uint64_t block_bytes) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float c0 = 0.0f, c1 = 0.0f, dx0, dx1;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0, p1;
-        _mm_prefetch(BC__CAST(const char *, row) + (uint64_t)b * block_bytes + BC__PREFETCH_AHEAD, _MM_HINT_T0);
-        p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
-        p1 = bc__block_dot(type, row, b + 1, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b + 1].qs)), &dx1);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(dx1 * _cvtsh_ss(y[b + 1].d)), acc1);
-        c0 += dx0 * dsum[b];
-        c1 += dx1 * dsum[b + 1];
-    }
-    for (; b < nb; b++) {
-        __m256i p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
-        c0 += dx0 * dsum[b];
-    }
-    return bc__hsum256(_mm256_add_ps(acc0, acc1)) - bc__offset(type) * (c0 + c1);
-}
-
-static float bc__dot_f16_avx2(const uint16_t *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+static float bc__vec_dot_f32(const float *x, const float *y, int64_t n) {
     int64_t i = 0;
-    float s;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), _mm256_loadu_ps(y + i + 8), a1);
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    s = bc__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#elif defined(BC__NEON)
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
+    for (; i + 8 <= n; i += 8) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+    }
+    s = vaddvq_f32(vaddq_f32(a0, a1));
+#endif
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static float bc__vec_dot_f16_f32(const uint16_t *x, const float *y, int64_t n) {
+    int64_t i = 0;
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(BC__F16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(BC__F16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(BC__F16x8(x + i), _mm256_loadu_ps(y + i), a0);
     s = bc__hsum256(_mm256_add_ps(a0, a1));
+#endif
     for (; i < n; i++) s += bc_fp16_to_f32(x[i]) * y[i];
     return s;
 }
 
-static float bc__dot_bf16_avx2(const uint16_t *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+static float bc__vec_dot_bf16_f32(const uint16_t *x, const float *y, int64_t n) {
     int64_t i = 0;
-    float s;
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
-        __m256i w0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), 16);
-        __m256i w1 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), 16);
-        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w0), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(w1), _mm256_loadu_ps(y + i + 8), a1);
+        a0 = _mm256_fmadd_ps(BC__BF16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(BC__BF16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
     }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(BC__BF16x8(x + i), _mm256_loadu_ps(y + i), a0);
     s = bc__hsum256(_mm256_add_ps(a0, a1));
+#endif
     for (; i < n; i++) s += bc_bf16_to_f32(x[i]) * y[i];
     return s;
 }
 
-static float bc__dot_f32_avx2(const float *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+/* y[i] += a * x[i] (attention's weighted sum of values) */
+static void bc__vec_mad_f32(float *y, const float *x, float a, int64_t n) {
     int64_t i = 0;
-    float s;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+#if defined(BC__AVX2)
+    __m256 av = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#elif defined(BC__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+#endif
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void bc__vec_mad_f16(float *y, const uint16_t *x, float a, int64_t n) {
+    int64_t i = 0;
+#if defined(BC__AVX2)
+    __m256 av = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, BC__F16x8(x + i), _mm256_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++) y[i] += a * bc_fp16_to_f32(x[i]);
+}
+
+/* --- repacked weights -----------------------------------------------------------
+   16 rows become one group; per block b of the group: the 16 fp16 scales, then the
+   quants as 64-byte chunks holding 4 consecutive bytes of each of the 16 rows (row r at
+   4r), so one 512-bit dpbusd yields one partial sum per row and lanes never need
+   reducing. q4_0: 4 chunks of packed nibbles (low nibbles = columns 4c..4c+3, high =
+   16+4c..), 288 bytes; q8_0: 8 chunks of x + 128, 544 bytes. Same size as the file's rows. */
+#define BC__PACK_ROWS 16
+
+static uint64_t bc__pack_block_bytes(bc_type type) { return type == BC_TYPE_Q4_0 ? 288 : 544; }
+
+static int bc__weight_packable(const bc__weight *w) {
+#ifdef BC__AVX512
+    return (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) && w->rows >= BC__PACK_ROWS && w->cols % BC_QK8_0 == 0;
+#else
+    (void)w;
+    return 0;
+#endif
+}
+
+static void bc__pack_group(const bc__weight *w, int64_t g, uint8_t *dst) {
+    int64_t b, nb = w->cols / BC_QK8_0;
+    uint64_t bb = bc__pack_block_bytes(w->type), sb = (uint64_t)bc_type_block_bytes(w->type);
+    int r, c, i;
+    for (b = 0; b < nb; b++) {
+        uint8_t *o = dst + (uint64_t)b * bb;
+        for (r = 0; r < BC__PACK_ROWS; r++) {
+            const uint8_t *src = BC__CAST(const uint8_t *, w->data) + (uint64_t)(g * BC__PACK_ROWS + r) * w->row_bytes + (uint64_t)b * sb;
+            memcpy(o + 2 * r, src, 2);
+            if (w->type == BC_TYPE_Q4_0)
+                for (c = 0; c < 4; c++) memcpy(o + 32 + 64 * c + 4 * r, src + 2 + 4 * c, 4);
+            else
+                for (c = 0; c < 8; c++)
+                    for (i = 0; i < 4; i++) o[32 + 64 * c + 4 * r + i] = (uint8_t)(src[2 + 4 * c + i] ^ 0x80);
+        }
     }
-    s = bc__hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
+}
+
+/* Repacks the whole groups of a q4_0 / q8_0 weight for the 512-bit kernels (a no-op for
+   other types and builds); the last rows % 16 rows stay in the file layout. With
+   release_source the file pages of the packed rows are handed back to the kernel
+   (only for read-only file mappings, where they can always be paged in again). */
+static bc_result bc__weight_pack(bc__weight *w, int release_source, bc_error *err) {
+    int64_t g, groups;
+    uint64_t bytes;
+    if (w->packed || !bc__weight_packable(w)) return BC_OK;
+    groups = w->rows / BC__PACK_ROWS;
+    bytes = (uint64_t)groups * BC__PACK_ROWS * w->row_bytes;
+    w->packed = bc__malloc(bytes);
+    if (!w->packed) return bc__fail(err, BC_ERR_NOMEM, "out of memory repacking a %lld x %lld weight", (long long)w->rows, (long long)w->cols);
+    for (g = 0; g < groups; g++) bc__pack_group(w, g, BC__CAST(uint8_t *, w->packed) + (uint64_t)g * BC__PACK_ROWS * w->row_bytes);
+#if defined(BC__HAVE_MMAP) && defined(MADV_DONTNEED)
+    if (release_source) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, e = a + (uintptr_t)bytes;
+        a = (a + page - 1) & ~(page - 1);
+        e &= ~(page - 1);
+        if (e > a) madvise(BC__CAST(void *, a), (size_t)(e - a), MADV_DONTNEED);
+    }
+#else
+    (void)release_source;
+#endif
+    return BC_OK;
+}
+
+static void bc__weight_unpack(bc__weight *w) {
+    bc__free(w->packed);
+    w->packed = NULL;
+}
+
+#ifdef BC__AVX512
+/* 16 rows (one packed group) times T tokens: acc[t] lane r = row r's dot with token t.
+   Per block: widen the 16 scales, decode the chunks once, then per token 8 dpbusd with the
+   token's 4-byte column groups broadcast, and one fused correction + scale step. */
+BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
+    __m512 acc[8];
+    const uint64_t bb = q8 ? 544 : 288;
+    const float off = q8 ? 128.0f : 8.0f;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    int64_t b, nb = a->nb;
+    int t, j;
+    for (t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (b = 0; b < nb; b++) {
+        const uint8_t *p = g + (uint64_t)b * bb;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, p)));
+        __m512i wv[8];
+        if (q8) {
+            for (j = 0; j < 8; j++) wv[j] = _mm512_loadu_si512(p + 32 + 64 * j);
+        } else {
+            for (j = 0; j < 4; j++) {
+                __m512i z = _mm512_loadu_si512(p + 32 + 64 * j);
+                wv[j] = _mm512_and_si512(z, m4);
+                wv[j + 4] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+            }
+        }
+        _mm_prefetch(BC__CAST(const char *, p) + 16 * bb, _MM_HINT_T0);
+        for (t = 0; t < T; t++) {
+            const int8_t *yq = a->qs + (tok0 + t) * a->k + b * BC_QK8_0;
+            const int64_t ib = (tok0 + t) * nb + b;
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            int32_t y4[8];
+            __m512 f;
+            memcpy(y4, yq, 32);
+            for (j = 0; j < 8; j += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, wv[j], _mm512_set1_epi32(y4[j]));
+                s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], _mm512_set1_epi32(y4[j + 1]));
+            }
+            f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(a->d[ib]), _mm512_set1_ps(off * a->dsum[ib]));
+            acc[t] = _mm512_fmadd_ps(dw, f, acc[t]);
+        }
+    }
+    for (t = 0; t < T; t++) _mm512_storeu_ps(y + (tok0 + t) * ldy, acc[t]);
+}
+
+static void bc__x16_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
+#define BC__TILE_CASE(n) case n: if (q8) bc__x16_tile(1, g, a, tok0, n, y, ldy); else bc__x16_tile(0, g, a, tok0, n, y, ldy); break;
+    switch (T) {
+    BC__TILE_CASE(1) BC__TILE_CASE(2) BC__TILE_CASE(3) BC__TILE_CASE(4)
+    BC__TILE_CASE(5) BC__TILE_CASE(6) BC__TILE_CASE(7) BC__TILE_CASE(8)
+    default: break;
+    }
+#undef BC__TILE_CASE
 }
 #endif
 
-/* Rows are handed out in tiles of BC__ROW_TILE so each tile's weights are read from memory
-   once and reused from cache for every token of the batch. */
-#define BC__ROW_TILE 64
+/* Work is handed out in units of BC__UNIT_ROWS output rows (all tokens): large enough
+   that a unit's weights, read once from memory, serve every token from cache. */
+#define BC__UNIT_ROWS 64
+#define BC__TOK_TILE 8
 
 typedef struct bc__mm_task {
     const bc__weight *w;
@@ -2117,49 +2451,57 @@ typedef struct bc__mm_task {
     bc__qact a;
     int64_t n_tok;
     float *y;
+    bc__counter units;
 } bc__mm_task;
 
-static void bc__matmul_tile(const bc__mm_task *t, int64_t r0, int64_t r1) {
+/* Rows r0..r1 of every token, one row at a time, from the file layout. */
+static void bc__matmul_rows(const bc__mm_task *t, int64_t r0, int64_t r1) {
     const bc__weight *w = t->w;
     int64_t tok, r, k = w->cols;
     for (tok = 0; tok < t->n_tok; tok++) {
         float *y = t->y + tok * w->rows;
         const float *x = t->x + tok * k;
-        for (r = r0; r < r1;) {
+        for (r = r0; r < r1; r++) {
             const uint8_t *row = BC__CAST(const uint8_t *, w->data) + (uint64_t)r * w->row_bytes;
-#ifdef BC__AVX2
-            if (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) {
-                y[r++] = bc__dot_row_avx2(w->type, row, t->a.q + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb,
-                                          (uint64_t)bc_type_block_bytes(w->type));
-                continue;
-            }
             switch (w->type) {
-            case BC_TYPE_F16: y[r] = bc__dot_f16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_BF16: y[r] = bc__dot_bf16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
-            default: y[r] = bc__dot_f32_avx2(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F32: y[r] = bc__vec_dot_f32(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_Q8_0: case BC_TYPE_Q4_0:
+                y[r] = bc__dot_q_row(w->type, row, t->a.qs + tok * k, t->a.d + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb);
+                break;
             }
-#else
-            switch (w->type) {
-            case BC_TYPE_F32: y[r] = bc__vec_dot_f32_ref(BC__CAST(const float *, row), x, k); break;
-            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_Q8_0: y[r] = bc__vec_dot_q8_0_q8_0_ref(BC__CAST(const bc_block_q8_0 *, row), t->a.q + tok * t->a.nb, k); break;
-            case BC_TYPE_Q4_0: y[r] = bc__vec_dot_q4_0_q8_0_ref(BC__CAST(const bc_block_q4_0 *, row), t->a.q + tok * t->a.nb, k); break;
-            }
-#endif
-            r++;
         }
     }
 }
 
-/* Each thread takes a contiguous range of whole tiles. */
+static void bc__matmul_unit(const bc__mm_task *t, int64_t r0, int64_t r1) {
+#ifdef BC__AVX512
+    const bc__weight *w = t->w;
+    int64_t packed_rows = w->packed ? w->rows / BC__PACK_ROWS * BC__PACK_ROWS : 0;
+    if (r0 < packed_rows) {
+        int64_t tok0, g, g0 = r0 / BC__PACK_ROWS, g1 = (r1 < packed_rows ? r1 : packed_rows) / BC__PACK_ROWS;
+        uint64_t gbytes = (uint64_t)BC__PACK_ROWS * w->row_bytes;
+        for (tok0 = 0; tok0 < t->n_tok; tok0 += BC__TOK_TILE) {
+            int T = (int)(t->n_tok - tok0 < BC__TOK_TILE ? t->n_tok - tok0 : BC__TOK_TILE);
+            for (g = g0; g < g1; g++)
+                bc__x16_tile_any(w->type == BC_TYPE_Q8_0, BC__CAST(const uint8_t *, w->packed) + (uint64_t)g * gbytes, &t->a, tok0, T,
+                                 t->y + g * BC__PACK_ROWS, w->rows);
+        }
+        r0 = g1 * BC__PACK_ROWS;
+    }
+#endif
+    if (r0 < r1) bc__matmul_rows(t, r0, r1);
+}
+
 static void bc__matmul_worker(void *arg, int ith, int nth) {
-    const bc__mm_task *t = BC__CAST(const bc__mm_task *, arg);
-    int64_t tiles = (t->w->rows + BC__ROW_TILE - 1) / BC__ROW_TILE;
-    int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth, i;
-    for (i = t0; i < t1; i++) {
-        int64_t r0 = i * BC__ROW_TILE, r1 = r0 + BC__ROW_TILE < t->w->rows ? r0 + BC__ROW_TILE : t->w->rows;
-        bc__matmul_tile(t, r0, r1);
+    bc__mm_task *t = BC__CAST(bc__mm_task *, arg);
+    int64_t n_units = (t->w->rows + BC__UNIT_ROWS - 1) / BC__UNIT_ROWS, u;
+    (void)ith;
+    (void)nth;
+    while ((u = bc__claim(&t->units)) < n_units) {
+        int64_t r0 = u * BC__UNIT_ROWS, r1 = r0 + BC__UNIT_ROWS < t->w->rows ? r0 + BC__UNIT_ROWS : t->w->rows;
+        bc__matmul_unit(t, r0, r1);
     }
 }
 
@@ -2175,7 +2517,7 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
     t.x = x;
     t.n_tok = n_tok;
     t.y = y;
-    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(x, n_tok, w->cols, scratch, &t.a);
+    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(pool, x, n_tok, w->cols, scratch, &t.a);
     bc__pool_run(pool, bc__matmul_worker, &t);
 #endif
 }
@@ -2189,7 +2531,7 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
 BC_API const char *bc_build_info(void) {
 #if defined(BC_FORCE_SCALAR)
     return BC_VERSION_STRING " scalar (BC_FORCE_SCALAR)" BC__THREADS_INFO;
-#elif defined(BC__AVX2)
+#elif defined(BC__ISA_DOT)
     return BC_VERSION_STRING " " BC__ISA_DOT BC__THREADS_INFO;
 #else
     return BC_VERSION_STRING " scalar" BC__THREADS_INFO;
@@ -2997,6 +3339,31 @@ static bc_result bc__model_norm_head(bc_model *m, bc_error *err) {
     return BC_OK;
 }
 
+/* Matrix weights repacked for the SIMD kernels where the build has them (section 5);
+   the mapped file pages of packed rows are released, so memory stays at one copy. */
+static bc_result bc__model_pack_weights(bc_model *m, bc_error *err) {
+    int l, release = m->gguf.owned_kind_ == 2;
+    bc_result r = bc__weight_pack(&m->output, release, err);
+    for (l = 0; r == BC_OK && l < m->hp.n_layer; l++) {
+        bc__layer *L = &m->layers[l];
+        bc__weight *ws[7];
+        int i;
+        ws[0] = &L->wq; ws[1] = &L->wk; ws[2] = &L->wv; ws[3] = &L->wo; ws[4] = &L->gate; ws[5] = &L->up; ws[6] = &L->down;
+        for (i = 0; r == BC_OK && i < 7; i++) r = bc__weight_pack(ws[i], release, err);
+    }
+    return r;
+}
+
+static void bc__model_unpack_weights(bc_model *m) {
+    int l;
+    bc__weight_unpack(&m->output);
+    for (l = 0; m->layers && l < m->hp.n_layer; l++) {
+        bc__layer *L = &m->layers[l];
+        bc__weight_unpack(&L->wq); bc__weight_unpack(&L->wk); bc__weight_unpack(&L->wv); bc__weight_unpack(&L->wo);
+        bc__weight_unpack(&L->gate); bc__weight_unpack(&L->up); bc__weight_unpack(&L->down);
+    }
+}
+
 static bc_result bc__model_tensors(bc_model *m, bc_error *err) {
     const bc_hparams *hp = &m->hp;
     char name[96];
@@ -3025,6 +3392,7 @@ static bc_result bc__model_tensors(bc_model *m, bc_error *err) {
         BC__W("ffn_down.weight", hp->n_ff, hp->n_embd, &L->down);
 #undef BC__W
     }
+    if ((r = bc__model_pack_weights(m, err)) != BC_OK) return r;
     m->alibi_slopes = BC__CAST(float *, bc__calloc((uint64_t)hp->n_head, sizeof(float)));
     m->inv_freq = BC__CAST(float *, bc__calloc((uint64_t)hd / 2, sizeof(float)));
     if (!m->alibi_slopes || !m->inv_freq) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
@@ -3082,6 +3450,7 @@ BC_API bc_result bc_model_load(bc_model **out, const char *path, const bc_model_
 BC_API void bc_model_free(bc_model *m) {
     if (!m) return;
     bc_tokenizer_free(m->tok);
+    bc__model_unpack_weights(m);
     bc__free(m->layers);
     bc__free(m->out_scale);
     bc__free(m->alibi_slopes);
