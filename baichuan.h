@@ -1749,7 +1749,17 @@ struct bc__pool {
     void *arg;
 };
 
-#define BC__SPIN_LIMIT 100000
+/* Pure spinning first (a decode step's sections follow each other within microseconds),
+   then spinning that yields the core (when the machine has more runnable threads than
+   cores, the thread being waited for may be the one descheduled), then sleeping. */
+#define BC__SPIN_PURE 2000
+#define BC__SPIN_LIMIT 50000
+#include <sched.h>
+
+static void bc__spin_pause(int spins) {
+    if (spins < BC__SPIN_PURE) BC__CPU_RELAX();
+    else sched_yield();
+}
 
 static void *bc__worker_main(void *arg) {
     bc__worker *w = BC__CAST(bc__worker *, arg);
@@ -1758,8 +1768,7 @@ static void *bc__worker_main(void *arg) {
     for (;;) {
         int g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE), spins = 0;
         while (g == seen && spins < BC__SPIN_LIMIT) {
-            BC__CPU_RELAX();
-            spins++;
+            bc__spin_pause(spins++);
             g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE);
         }
         if (g == seen) {
@@ -1833,6 +1842,7 @@ static void bc__pool_free(bc__pool *p) {
 }
 
 static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
+    int spins;
     if (!p || p->n_threads == 1) { fn(arg, 0, 1); return; }
     p->fn = fn;
     p->arg = arg;
@@ -1844,7 +1854,7 @@ static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n_threads);
-    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) BC__CPU_RELAX();
+    for (spins = 0; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0; spins++) bc__spin_pause(spins);
 }
 #endif
 
@@ -2386,48 +2396,69 @@ static void bc__weight_unpack(bc__weight *w) {
 }
 
 #ifdef BC__AVX512
-/* 16 rows (one packed group) times T tokens: acc[t] lane r = row r's dot with token t.
-   Per block: widen the 16 scales, decode the chunks once, then per token 8 dpbusd with the
-   token's 4-byte column groups broadcast, and one fused correction + scale step. */
+static inline int32_t bc__ld32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* 16 rows (one packed group) times T <= 8 tokens: accN lane r = row r's dot with token
+   N. Per block: widen the 16 scales, decode the chunks once, then per token 8 dpbusd
+   (two chains) with the token's 4-byte column groups broadcast, and one fused correction
+   and scale step. Written out by hand: compilers keep arrays of vectors on the stack. */
+#define BC__X16_TOKEN(n, acc) \
+    if (T > n) { \
+        const int8_t *yq = a->qs + (tok0 + n) * a->k + b * BC_QK8_0; \
+        const int64_t ib = (tok0 + n) * nb + b; \
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(bc__ld32(yq))); \
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(bc__ld32(yq + 4))); \
+        s0 = _mm512_dpbusd_epi32(s0, w2, _mm512_set1_epi32(bc__ld32(yq + 8))); \
+        s1 = _mm512_dpbusd_epi32(s1, w3, _mm512_set1_epi32(bc__ld32(yq + 12))); \
+        s0 = _mm512_dpbusd_epi32(s0, w4, _mm512_set1_epi32(bc__ld32(yq + 16))); \
+        s1 = _mm512_dpbusd_epi32(s1, w5, _mm512_set1_epi32(bc__ld32(yq + 20))); \
+        s0 = _mm512_dpbusd_epi32(s0, w6, _mm512_set1_epi32(bc__ld32(yq + 24))); \
+        s1 = _mm512_dpbusd_epi32(s1, w7, _mm512_set1_epi32(bc__ld32(yq + 28))); \
+        acc = _mm512_fmadd_ps(dw, _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(a->d[ib]), \
+                                                  _mm512_set1_ps(off * a->dsum[ib])), acc); \
+    }
+
 BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
-    __m512 acc[8];
     const uint64_t bb = q8 ? 544 : 288;
     const float off = q8 ? 128.0f : 8.0f;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
     int64_t b, nb = a->nb;
-    int t, j;
-    for (t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (b = 0; b < nb; b++) {
         const uint8_t *p = g + (uint64_t)b * bb;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, p)));
-        __m512i wv[8];
+        __m512i w0, w1, w2, w3, w4, w5, w6, w7;
         if (q8) {
-            for (j = 0; j < 8; j++) wv[j] = _mm512_loadu_si512(p + 32 + 64 * j);
+            w0 = _mm512_loadu_si512(p + 32); w1 = _mm512_loadu_si512(p + 96);
+            w2 = _mm512_loadu_si512(p + 160); w3 = _mm512_loadu_si512(p + 224);
+            w4 = _mm512_loadu_si512(p + 288); w5 = _mm512_loadu_si512(p + 352);
+            w6 = _mm512_loadu_si512(p + 416); w7 = _mm512_loadu_si512(p + 480);
         } else {
-            for (j = 0; j < 4; j++) {
-                __m512i z = _mm512_loadu_si512(p + 32 + 64 * j);
-                wv[j] = _mm512_and_si512(z, m4);
-                wv[j + 4] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-            }
+            /* chunk c: low nibbles are columns 4c.., high nibbles 16 + 4c.. */
+            __m512i z0 = _mm512_loadu_si512(p + 32), z1 = _mm512_loadu_si512(p + 96);
+            __m512i z2 = _mm512_loadu_si512(p + 160), z3 = _mm512_loadu_si512(p + 224);
+            w0 = _mm512_and_si512(z0, m4); w1 = _mm512_and_si512(z1, m4);
+            w2 = _mm512_and_si512(z2, m4); w3 = _mm512_and_si512(z3, m4);
+            w4 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4); w5 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+            w6 = _mm512_and_si512(_mm512_srli_epi16(z2, 4), m4); w7 = _mm512_and_si512(_mm512_srli_epi16(z3, 4), m4);
         }
-        _mm_prefetch(BC__CAST(const char *, p) + 16 * bb, _MM_HINT_T0);
-        for (t = 0; t < T; t++) {
-            const int8_t *yq = a->qs + (tok0 + t) * a->k + b * BC_QK8_0;
-            const int64_t ib = (tok0 + t) * nb + b;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-            int32_t y4[8];
-            __m512 f;
-            memcpy(y4, yq, 32);
-            for (j = 0; j < 8; j += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, wv[j], _mm512_set1_epi32(y4[j]));
-                s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], _mm512_set1_epi32(y4[j + 1]));
-            }
-            f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(a->d[ib]), _mm512_set1_ps(off * a->dsum[ib]));
-            acc[t] = _mm512_fmadd_ps(dw, f, acc[t]);
-        }
+        BC__X16_TOKEN(0, acc0) BC__X16_TOKEN(1, acc1) BC__X16_TOKEN(2, acc2) BC__X16_TOKEN(3, acc3)
+        BC__X16_TOKEN(4, acc4) BC__X16_TOKEN(5, acc5) BC__X16_TOKEN(6, acc6) BC__X16_TOKEN(7, acc7)
     }
-    for (t = 0; t < T; t++) _mm512_storeu_ps(y + (tok0 + t) * ldy, acc[t]);
+    _mm512_storeu_ps(y + tok0 * ldy, acc0);
+    if (T > 1) _mm512_storeu_ps(y + (tok0 + 1) * ldy, acc1);
+    if (T > 2) _mm512_storeu_ps(y + (tok0 + 2) * ldy, acc2);
+    if (T > 3) _mm512_storeu_ps(y + (tok0 + 3) * ldy, acc3);
+    if (T > 4) _mm512_storeu_ps(y + (tok0 + 4) * ldy, acc4);
+    if (T > 5) _mm512_storeu_ps(y + (tok0 + 5) * ldy, acc5);
+    if (T > 6) _mm512_storeu_ps(y + (tok0 + 6) * ldy, acc6);
+    if (T > 7) _mm512_storeu_ps(y + (tok0 + 7) * ldy, acc7);
 }
+#undef BC__X16_TOKEN_UNUSED
 
 static void bc__x16_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
 #define BC__TILE_CASE(n) case n: if (q8) bc__x16_tile(1, g, a, tok0, n, y, ldy); else bc__x16_tile(0, g, a, tok0, n, y, ldy); break;
