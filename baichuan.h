@@ -2376,6 +2376,14 @@ static bc_result bc__weight_pack(bc__weight *w, int release_source, bc_error *er
     bytes = (uint64_t)groups * BC__PACK_ROWS * w->row_bytes;
     w->packed = bc__malloc(bytes);
     if (!w->packed) return bc__fail(err, BC_ERR_NOMEM, "out of memory repacking a %lld x %lld weight", (long long)w->rows, (long long)w->cols);
+#if defined(BC__HAVE_MMAP) && defined(MADV_HUGEPAGE)
+    {
+        /* 2 MiB pages where the system offers them: decoding streams gigabytes, and
+           4 KiB pages would cost a TLB miss every 4 KiB */
+        uintptr_t huge = (uintptr_t)1 << 21, a = ((uintptr_t)w->packed + huge - 1) & ~(huge - 1), e = ((uintptr_t)w->packed + bytes) & ~(huge - 1);
+        if (e > a) madvise(BC__CAST(void *, a), (size_t)(e - a), MADV_HUGEPAGE);
+    }
+#endif
     for (g = 0; g < groups; g++) bc__pack_group(w, g, BC__CAST(uint8_t *, w->packed) + (uint64_t)g * BC__PACK_ROWS * w->row_bytes);
 #if defined(BC__HAVE_MMAP) && defined(MADV_DONTNEED)
     if (release_source) {
@@ -2422,6 +2430,13 @@ static inline int32_t bc__ld32(const int8_t *p) {
                                                   _mm512_set1_ps(off * a->dsum[ib])), acc); \
     }
 
+#ifndef BC__PF_BLOCKS
+#define BC__PF_BLOCKS 32
+#endif
+#ifndef BC__PF_HINT
+#define BC__PF_HINT _MM_HINT_T1
+#endif
+
 BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
     const uint64_t bb = q8 ? 544 : 288;
     const float off = q8 ? 128.0f : 8.0f;
@@ -2432,6 +2447,17 @@ BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, 
         const uint8_t *p = g + (uint64_t)b * bb;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, p)));
         __m512i w0, w1, w2, w3, w4, w5, w6, w7;
+        {
+            /* the stream one core can pull from memory is bounded by misses in flight:
+               ask for every line of a block well before it is needed */
+            const char *pf = BC__CAST(const char *, p) + BC__PF_BLOCKS * bb;
+            _mm_prefetch(pf, BC__PF_HINT); _mm_prefetch(pf + 64, BC__PF_HINT); _mm_prefetch(pf + 128, BC__PF_HINT);
+            _mm_prefetch(pf + 192, BC__PF_HINT); _mm_prefetch(pf + 256, BC__PF_HINT);
+            if (q8) {
+                _mm_prefetch(pf + 320, BC__PF_HINT); _mm_prefetch(pf + 384, BC__PF_HINT);
+                _mm_prefetch(pf + 448, BC__PF_HINT); _mm_prefetch(pf + 512, BC__PF_HINT);
+            }
+        }
         if (q8) {
             w0 = _mm512_loadu_si512(p + 32); w1 = _mm512_loadu_si512(p + 96);
             w2 = _mm512_loadu_si512(p + 160); w3 = _mm512_loadu_si512(p + 224);
