@@ -453,6 +453,9 @@ BC_API void      bc_cuda_model_free(bc_cuda_model *g);
    last position's logits, logits_all (optional) every position's. */
 BC_API bc_result bc_cuda_eval(bc_cuda_model *g, const int32_t *tokens, int32_t n, int32_t n_past,
                               float *logits_all, float *logits_last, bc_error *err);
+/* NormHead: the 1/||row|| factor of each logit for files whose head is not normalised, else
+   NULL (defined by the BAICHUAN_IMPLEMENTATION translation unit of a BC_CUDA build). */
+BC_API const float *bc_model_output_scale(const bc_model *m);
 #endif
 
 #ifdef __cplusplus
@@ -4174,6 +4177,12 @@ BC_API int64_t bc_chat_build(const bc_tokenizer *t, int32_t user_id, int32_t ass
     return total;
 }
 
+/* ==========================================================================
+   9. CUDA: the model internals baichuan_cuda.cu reads (the rest is in that file)
+   ========================================================================== */
+#ifdef BC_CUDA
+BC_API const float *bc_model_output_scale(const bc_model *m) { return m->out_scale; }
+#endif
 
 #endif /* BAICHUAN_IMPLEMENTATION_DONE */
 #endif /* BAICHUAN_IMPLEMENTATION */

@@ -206,6 +206,64 @@ static void check_real_vocab_files(void) {
     free(facts);
 }
 
+/* A file written by the python gguf package's GGUFWriter (tools/reference/make_gguf_pywritten.py):
+   every scalar type, arrays, and two tensors, with the values that script states. */
+static int kv_is(const bc_gguf *g, const char *key, bc_gguf_type t, const void *v, size_t n) {
+    const bc_gguf_kv *kv = bc_gguf_find_kv(g, key);
+    return kv && kv->type == t && kv->n == 1 && memcmp(kv->data, v, n) == 0;
+}
+
+static void test_pywritten(void) {
+    bc_gguf g;
+    bc_error err;
+    const bc_gguf_kv *kv;
+    const bc_gguf_tensor *t;
+    bc_str s;
+    uint8_t u8 = 200; int8_t i8 = -100; uint16_t u16 = 60000; int16_t i16 = -30000;
+    uint32_t u32 = 4000000000u; int32_t i32 = -2000000000, arr[3] = {1, -2, 3};
+    float f32 = 0.15625f; uint64_t u64 = ((uint64_t)1 << 63) + 5; int64_t i64 = -((int64_t)1 << 62);
+    double f64 = -1.5; uint8_t b = 1;
+    int i, ok = 1;
+    memset(&g, 0, sizeof g);
+    if (bc_gguf_open_file(&g, "tests/data/gguf/pywritten.bin", &err) != BC_OK) {
+        CHECK(0, "pywritten.bin: %s", err.message);
+        return;
+    }
+    CHECK(g.version == 3 && g.n_kv == 15 && g.n_tensors == 2 && g.alignment == 32, "pywritten header");
+    CHECK(bc_gguf_get_str(&g, "general.architecture", &s) == BC_OK && s.len == 8 &&
+          memcmp(s.ptr, "baichuan", 8) == 0, "pywritten architecture");
+    CHECK(kv_is(&g, "k.u8", BC_GGUF_UINT8, &u8, 1) && kv_is(&g, "k.i8", BC_GGUF_INT8, &i8, 1), "u8 i8");
+    CHECK(kv_is(&g, "k.u16", BC_GGUF_UINT16, &u16, 2) && kv_is(&g, "k.i16", BC_GGUF_INT16, &i16, 2), "u16 i16");
+    CHECK(kv_is(&g, "k.u32", BC_GGUF_UINT32, &u32, 4) && kv_is(&g, "k.i32", BC_GGUF_INT32, &i32, 4), "u32 i32");
+    CHECK(kv_is(&g, "k.u64", BC_GGUF_UINT64, &u64, 8) && kv_is(&g, "k.i64", BC_GGUF_INT64, &i64, 8), "u64 i64");
+    CHECK(kv_is(&g, "k.f32", BC_GGUF_FLOAT32, &f32, 4) && kv_is(&g, "k.f64", BC_GGUF_FLOAT64, &f64, 8), "f32 f64");
+    CHECK(kv_is(&g, "k.bool", BC_GGUF_BOOL, &b, 1), "bool");
+    CHECK(bc_gguf_get_str(&g, "k.str", &s) == BC_OK && s.len == 6 && memcmp(s.ptr, "h\xc3\xa9llo", 6) == 0, "str");
+    kv = bc_gguf_find_kv(&g, "k.arr_i32");
+    CHECK(kv && kv->type == BC_GGUF_ARRAY && kv->elem_type == BC_GGUF_INT32 && kv->n == 3 &&
+          memcmp(kv->data, arr, 12) == 0, "i32 array");
+    kv = bc_gguf_find_kv(&g, "k.arr_str");
+    CHECK(kv && kv->elem_type == BC_GGUF_STRING && kv->n == 3, "string array");
+    if (kv && kv->n == 3) {
+        CHECK(bc_gguf_array_str(&g, kv, 0, &s) == BC_OK && s.len == 1 && s.ptr[0] == 'a', "str[0]");
+        CHECK(bc_gguf_array_str(&g, kv, 1, &s) == BC_OK && s.len == 0, "str[1]");
+        CHECK(bc_gguf_array_str(&g, kv, 2, &s) == BC_OK && s.len == 6 &&
+              memcmp(s.ptr, "\xe4\xb8\xad\xe6\x96\x87", 6) == 0, "str[2]");
+        CHECK(bc_gguf_array_str(&g, kv, 3, &s) != BC_OK, "str[3] out of range");
+    }
+    t = bc_gguf_find_tensor(&g, "t.f32");
+    CHECK(t && t->type == BC_TYPE_F32 && t->n_dims == 2 && t->ne[0] == 3 && t->ne[1] == 2 && t->nbytes == 24,
+          "t.f32 shape");
+    if (t) for (i = 0; i < 6; i++) ok &= ((const float *)t->data)[i] == (float)i;
+    CHECK(ok, "t.f32 data 0..5");
+    t = bc_gguf_find_tensor(&g, "t.f16");
+    CHECK(t && t->type == BC_TYPE_F16 && t->n_dims == 1 && t->ne[0] == 64 && t->nbytes == 128, "t.f16 shape");
+    ok = 1;
+    if (t) for (i = 0; i < 64; i++) ok &= bc_fp16_to_f32(((const uint16_t *)t->data)[i]) == (float)i / 4;
+    CHECK(ok, "t.f16 data i/4");
+    bc_gguf_close(&g);
+}
+
 int main(void) {
     bc_gguf g;
     bc_error err;
@@ -232,5 +290,6 @@ int main(void) {
     check_hostile_headers();
     check_real_vocab_files();
     remove(TMP);
+    test_pywritten();
     return bct_done();
 }
