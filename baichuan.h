@@ -3535,6 +3535,8 @@ BC_API bc_result bc_model_tensor(const bc_model *m, const char *name, bc_tensor_
 
 /* --- context: KV cache and scratch, allocated once --------------------------- */
 
+#define BC__ATT_QB 8              /* query tokens per attention step */
+
 struct bc_context {
     const bc_model *m;
     int32_t n_ctx, n_batch, n_past, n_threads;
@@ -3542,7 +3544,7 @@ struct bc_context {
     bc__pool *pool;
     void *k_cache, *v_cache;  /* [n_layer][n_ctx][n_embd], f32 or f16 */
     float *x, *xb, *q, *k, *v, *att_out, *ffn_a, *ffn_b; /* [n_batch][width] */
-    float *scores;            /* [n_threads][n_ctx] */
+    float *scores;            /* [n_threads][BC__ATT_QB][n_ctx] */
     float *rope_cs;           /* [n_batch][head_dim]: cos, sin pairs of each position in the chunk */
     float *logits;            /* [n_vocab], the last position */
     int32_t *ids;             /* [n_ctx]: the tokens in the cache, the repetition penalty's history */
@@ -3601,7 +3603,7 @@ BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc
     c->att_out = BC__CAST(float *, bc__malloc(bat * e * 4));
     c->ffn_a = BC__CAST(float *, bc__malloc(bat * ffn * 4));
     c->ffn_b = BC__CAST(float *, bc__malloc(bat * ffn * 4));
-    c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * (uint64_t)c->n_ctx * 4));
+    c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * BC__ATT_QB * (uint64_t)c->n_ctx * 4));
     c->logits = BC__CAST(float *, bc__malloc((uint64_t)hp->n_vocab * 4));
     c->mm_scratch = bc__malloc(scr);
     c->ids = BC__CAST(int32_t *, bc__malloc((uint64_t)c->n_ctx * 4));
@@ -3699,31 +3701,21 @@ typedef struct bc__attn_task {
 } bc__attn_task;
 
 static float bc__kv_dot(const bc_context *c, const void *cache, int64_t off, const float *q, int hd) {
-    int i;
-    float s = 0.0f;
-    if (c->kv_f16) {
-        const uint16_t *k = BC__CAST(const uint16_t *, cache) + off;
-        for (i = 0; i < hd; i++) s += q[i] * bc_fp16_to_f32(k[i]);
-    } else {
-        const float *k = BC__CAST(const float *, cache) + off;
-        for (i = 0; i < hd; i++) s += q[i] * k[i];
-    }
-    return s;
+    if (c->kv_f16) return bc__vec_dot_f16_f32(BC__CAST(const uint16_t *, cache) + off, q, hd);
+    return bc__vec_dot_f32(BC__CAST(const float *, cache) + off, q, hd);
 }
 
 static void bc__kv_axpy(const bc_context *c, const void *cache, int64_t off, float a, float *out, int hd) {
-    int i;
-    if (c->kv_f16) {
-        const uint16_t *v = BC__CAST(const uint16_t *, cache) + off;
-        for (i = 0; i < hd; i++) out[i] += a * bc_fp16_to_f32(v[i]);
-    } else {
-        const float *v = BC__CAST(const float *, cache) + off;
-        for (i = 0; i < hd; i++) out[i] += a * v[i];
-    }
+    if (c->kv_f16) bc__vec_mad_f16(out, BC__CAST(const uint16_t *, cache) + off, a, hd);
+    else bc__vec_mad_f32(out, BC__CAST(const float *, cache) + off, a, hd);
 }
 
-/* softmax(q k^T / sqrt(d) + mask [+ alibi]) v for one (token, head) pair per step;
-   pairs are shared out among the threads. */
+/* softmax(q k^T / sqrt(d) + mask [+ alibi]) v, for a block of up to BC__ATT_QB query
+   tokens of one head per step, so each cached key and value row is read once per block
+   rather than once per query (prefill was bound by that traffic); each query's numbers
+   are computed in the same order whatever block it falls in. Blocks are shared out among
+   the threads. */
+
 static void bc__attention_rows(void *arg, int ith, int nth) {
     const bc__attn_task *t = BC__CAST(const bc__attn_task *, arg);
     bc_context *c = t->c;
@@ -3731,27 +3723,43 @@ static void bc__attention_rows(void *arg, int ith, int nth) {
     const bc_hparams *hp = &m->hp;
     int n_head = hp->n_head, hd = hp->n_embd / hp->n_head;
     int64_t e = hp->n_embd, layer_off = (int64_t)t->layer * c->n_ctx * e;
-    float *scores = c->scores + (int64_t)ith * c->n_ctx;
+    float *scores = c->scores + (int64_t)ith * BC__ATT_QB * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
-    int64_t pair, n_pairs = (int64_t)t->n_tok * n_head;
-    for (pair = ith; pair < n_pairs; pair += nth) {
-        int32_t tok = (int32_t)(pair / n_head), h = (int32_t)(pair % n_head);
-        int32_t qpos = t->pos0 + tok, j;
-        const float *q = c->q + (int64_t)tok * e + (int64_t)h * hd;
-        float *out = c->att_out + (int64_t)tok * e + (int64_t)h * hd;
-        float mx = -FLT_MAX, sum = 0.0f, slope = hp->pos_encoding == BC_POS_ALIBI ? m->alibi_slopes[h] : 0.0f;
-        for (j = 0; j <= qpos; j++) {
-            /* ALiBi adds slope * key position; slope * (j - i) differs by a constant per row */
-            float s = bc__kv_dot(c, c->k_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, q, hd) * scale + slope * (float)(j - qpos);
-            scores[j] = s;
-            if (s > mx) mx = s;
+    int64_t unit, n_units = (int64_t)((t->n_tok + BC__ATT_QB - 1) / BC__ATT_QB) * n_head;
+    for (unit = ith; unit < n_units; unit += nth) {
+        int32_t h = (int32_t)(unit % n_head), t0 = (int32_t)(unit / n_head) * BC__ATT_QB;
+        int32_t nq = t->n_tok - t0 < BC__ATT_QB ? t->n_tok - t0 : BC__ATT_QB, i, j, jmax = t->pos0 + t0 + nq - 1;
+        float mx[BC__ATT_QB], sum[BC__ATT_QB], slope = hp->pos_encoding == BC_POS_ALIBI ? m->alibi_slopes[h] : 0.0f;
+        for (i = 0; i < nq; i++) {
+            mx[i] = -FLT_MAX;
+            sum[i] = 0.0f;
+            memset(c->att_out + (int64_t)(t0 + i) * e + (int64_t)h * hd, 0, (size_t)hd * sizeof(float));
         }
-        for (j = 0; j <= qpos; j++) {
-            scores[j] = expf(scores[j] - mx);
-            sum += scores[j];
+        for (j = 0; j <= jmax; j++) {
+            int64_t off = layer_off + (int64_t)j * e + (int64_t)h * hd;
+            for (i = 0; i < nq; i++) {
+                int32_t qpos = t->pos0 + t0 + i;
+                float s;
+                if (j > qpos) continue;
+                /* ALiBi adds slope * key position; slope * (j - i) differs by a constant per row */
+                s = bc__kv_dot(c, c->k_cache, off, c->q + (int64_t)(t0 + i) * e + (int64_t)h * hd, hd) * scale + slope * (float)(j - qpos);
+                scores[(int64_t)i * c->n_ctx + j] = s;
+                if (s > mx[i]) mx[i] = s;
+            }
         }
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (j = 0; j <= qpos; j++) bc__kv_axpy(c, c->v_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, scores[j] / sum, out, hd);
+        for (i = 0; i < nq; i++) {
+            float *sc = scores + (int64_t)i * c->n_ctx;
+            for (j = 0; j <= t->pos0 + t0 + i; j++) {
+                sc[j] = expf(sc[j] - mx[i]);
+                sum[i] += sc[j];
+            }
+        }
+        for (j = 0; j <= jmax; j++) {
+            int64_t off = layer_off + (int64_t)j * e + (int64_t)h * hd;
+            for (i = 0; i < nq; i++)
+                if (j <= t->pos0 + t0 + i)
+                    bc__kv_axpy(c, c->v_cache, off, scores[(int64_t)i * c->n_ctx + j] / sum[i], c->att_out + (int64_t)(t0 + i) * e + (int64_t)h * hd, hd);
+        }
     }
 }
 
