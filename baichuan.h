@@ -1885,6 +1885,7 @@ typedef struct bc__weight {
     uint64_t row_bytes;
     const void *data;
     void *packed;             /* rows / 16 groups in the interleaved layout (bc__weight_pack), or NULL */
+    int amx;                  /* packed, and this process may use AMX tiles on it */
 } bc__weight;
 
 /* Activations quantized to q8_0, split into planes: the int8 values of each token in a
@@ -1894,12 +1895,13 @@ typedef struct bc__qact {
     const int8_t *qs;         /* [n_tok][k] */
     const float *d;           /* [n_tok][nb] */
     const float *dsum;        /* [n_tok][nb] */
+    const float *ncorr;       /* [n_tok][nb]: -off * dsum, off = 8 for q4_0 and 128 for q8_0 weights */
     int64_t k, nb;
 } bc__qact;
 
 /* Scratch bytes bc__matmul needs for n_tok activations of width k. */
 static uint64_t bc__matmul_scratch_size(int64_t k, int64_t n_tok) {
-    return (uint64_t)n_tok * ((uint64_t)k + 8 * (uint64_t)(k / BC_QK8_0 + 1)) + 256;
+    return (uint64_t)n_tok * ((uint64_t)k + 12 * (uint64_t)(k / BC_QK8_0 + 1)) + 256;
 }
 
 static void bc__qact_layout(void *scratch, int64_t k, int64_t n_tok, bc__qact *a) {
@@ -1907,6 +1909,7 @@ static void bc__qact_layout(void *scratch, int64_t k, int64_t n_tok, bc__qact *a
     a->qs = BC__CAST(const int8_t *, scratch);
     a->d = BC__CAST(const float *, BC__CAST(uint8_t *, scratch) + off);
     a->dsum = a->d + (uint64_t)n_tok * nb;
+    a->ncorr = a->dsum + (uint64_t)n_tok * nb;
     a->k = k;
     a->nb = (int64_t)nb;
 }
@@ -2054,6 +2057,13 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 #define BC__AVX512 1
 #undef BC__ISA_DOT
 #define BC__ISA_DOT "avx512vnni"
+/* AMX int8 tiles for prefill, where Linux grants them (asked once per process) */
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__) && !defined(BC_NO_AMX)
+#define BC__AMX 1
+#include <sys/syscall.h>
+#undef BC__ISA_DOT
+#define BC__ISA_DOT "avx512vnni+amx"
+#endif
 #endif
 #endif
 #if !defined(BC_NO_SIMD) && !defined(BC__AVX2) && defined(__aarch64__) && defined(__ARM_NEON)
@@ -2067,14 +2077,16 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
+#define BC__ALIGN64 __attribute__((aligned(64)))
 #define BC__FORCE_INLINE static inline __attribute__((always_inline))
 #else
+#define BC__ALIGN64
 #define BC__FORCE_INLINE static inline
 #endif
 
 /* Activation quantization, bit-identical to bc_quantize_row_q8_0_ref (tested): the same
    max, the same division, roundf's half-away-from-zero done exactly as trunc + carry. */
-static void bc__quantize_act_row(const float *x, int64_t k, int8_t *qs, float *d, float *dsum) {
+static void bc__quantize_act_row(const float *x, int64_t k, int8_t *qs, float *d, float *dsum, float *ncorr, float off) {
     int64_t b, nb = k / BC_QK8_0;
     for (b = 0; b < nb; b++) {
         const float *xb = x + b * BC_QK8_0;
@@ -2111,11 +2123,13 @@ static void bc__quantize_act_row(const float *x, int64_t k, int8_t *qs, float *d
 #endif
         d[b] = bc_fp16_to_f32(bc_f32_to_fp16(db));
         dsum[b] = d[b] * (float)s;
+        ncorr[b] = -off * dsum[b];
     }
 }
 
 typedef struct bc__quant_task {
     const float *x;
+    float off;
     int64_t n_tok, k;
     bc__qact a;
 } bc__quant_task;
@@ -2125,12 +2139,14 @@ static void bc__quantize_act_worker(void *arg, int ith, int nth) {
     int64_t tok, t0 = t->n_tok * ith / nth, t1 = t->n_tok * (ith + 1) / nth;
     for (tok = t0; tok < t1; tok++)
         bc__quantize_act_row(t->x + tok * t->k, t->k, BC__CAST(int8_t *, t->a.qs) + tok * t->k,
-                             BC__CAST(float *, t->a.d) + tok * t->a.nb, BC__CAST(float *, t->a.dsum) + tok * t->a.nb);
+                             BC__CAST(float *, t->a.d) + tok * t->a.nb, BC__CAST(float *, t->a.dsum) + tok * t->a.nb,
+                             BC__CAST(float *, t->a.ncorr) + tok * t->a.nb, t->off);
 }
 
-static void bc__quantize_activations(bc__pool *pool, const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
+static void bc__quantize_activations(bc__pool *pool, const float *x, int64_t n_tok, int64_t k, float off, void *scratch, bc__qact *a) {
     bc__quant_task t;
     t.x = x;
+    t.off = off;
     t.n_tok = n_tok;
     t.k = k;
     bc__qact_layout(scratch, k, n_tok, &t.a);
@@ -2388,6 +2404,11 @@ static bc_result bc__weight_pack(bc__weight *w, int release_source, bc_error *er
     }
 #endif
     for (g = 0; g < groups; g++) bc__pack_group(w, g, BC__CAST(uint8_t *, w->packed) + (uint64_t)g * BC__PACK_ROWS * w->row_bytes);
+#ifdef BC__AMX
+    /* ARCH_REQ_XCOMP_PERM for XTILEDATA: process-wide, idempotent; refused on kernels or
+       machines without AMX, and then the 512-bit kernels do the work */
+    w->amx = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
 #if defined(BC__HAVE_MMAP) && defined(MADV_DONTNEED)
     if (release_source) {
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, e = a + (uintptr_t)bytes;
@@ -2404,6 +2425,7 @@ static bc_result bc__weight_pack(bc__weight *w, int release_source, bc_error *er
 static void bc__weight_unpack(bc__weight *w) {
     bc__free(w->packed);
     w->packed = NULL;
+    w->amx = 0;
 }
 
 #ifdef BC__AVX512
@@ -2417,39 +2439,37 @@ static inline int32_t bc__ld32(const int8_t *p) {
    N. Per block: widen the 16 scales, decode the chunks once, then per token 8 dpbusd
    (two chains) with the token's 4-byte column groups broadcast, and one fused correction
    and scale step. Written out by hand: compilers keep arrays of vectors on the stack. */
-#define BC__X16_TOKEN(n, acc) \
-    if (T > n) { \
-        const int8_t *yq = a->qs + (tok0 + n) * a->k + b * BC_QK8_0; \
-        const int64_t ib = (tok0 + n) * nb + b; \
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(bc__ld32(yq))); \
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(bc__ld32(yq + 4))); \
-        s0 = _mm512_dpbusd_epi32(s0, w2, _mm512_set1_epi32(bc__ld32(yq + 8))); \
-        s1 = _mm512_dpbusd_epi32(s1, w3, _mm512_set1_epi32(bc__ld32(yq + 12))); \
-        s0 = _mm512_dpbusd_epi32(s0, w4, _mm512_set1_epi32(bc__ld32(yq + 16))); \
-        s1 = _mm512_dpbusd_epi32(s1, w5, _mm512_set1_epi32(bc__ld32(yq + 20))); \
-        s0 = _mm512_dpbusd_epi32(s0, w6, _mm512_set1_epi32(bc__ld32(yq + 24))); \
-        s1 = _mm512_dpbusd_epi32(s1, w7, _mm512_set1_epi32(bc__ld32(yq + 28))); \
-        acc = _mm512_fmadd_ps(dw, _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(a->d[ib]), \
-                                                  _mm512_set1_ps(off * a->dsum[ib])), acc); \
-    }
-
 #ifndef BC__PF_BLOCKS
 #define BC__PF_BLOCKS 32
 #endif
 #ifndef BC__PF_HINT
 #define BC__PF_HINT _MM_HINT_T1
 #endif
+#define BC__TOK_TILE 8
+
+/* For every token of the tile at once: s_n += chunk w times token n's 4 columns at
+   column offset o. Interleaving the tokens keeps 8 independent dpbusd chains in flight. */
+#define BC__X16_STEP1(n, w, o) if (T > n) s##n = _mm512_dpbusd_epi32(s##n, w, _mm512_set1_epi32(bc__ld32(y##n + (o))));
+#define BC__X16_STEP(w, o) \
+    BC__X16_STEP1(0, w, o) BC__X16_STEP1(1, w, o) BC__X16_STEP1(2, w, o) BC__X16_STEP1(3, w, o) \
+    BC__X16_STEP1(4, w, o) BC__X16_STEP1(5, w, o) BC__X16_STEP1(6, w, o) BC__X16_STEP1(7, w, o)
+/* acc_n += dw * (d_n * s_n - off * d_n * sum(q_n)) */
+#define BC__X16_FINISH1(n) \
+    if (T > n) acc##n = _mm512_fmadd_ps(dw, _mm512_fmadd_ps(_mm512_cvtepi32_ps(s##n), _mm512_set1_ps(a->d[ib + (n) * nb]), \
+                                                            _mm512_set1_ps(a->ncorr[ib + (n) * nb])), acc##n);
 
 BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
     const uint64_t bb = q8 ? 544 : 288;
-    const float off = q8 ? 128.0f : 8.0f;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
     int64_t b, nb = a->nb;
     for (b = 0; b < nb; b++) {
         const uint8_t *p = g + (uint64_t)b * bb;
+        const int64_t ib = tok0 * nb + b;
+        const int8_t *y0 = a->qs + tok0 * a->k + b * BC_QK8_0, *y1 = y0 + a->k, *y2 = y1 + a->k, *y3 = y2 + a->k;
+        const int8_t *y4 = y3 + a->k, *y5 = y4 + a->k, *y6 = y5 + a->k, *y7 = y6 + a->k;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, p)));
-        __m512i w0, w1, w2, w3, w4, w5, w6, w7;
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
         {
             /* the stream one core can pull from memory is bounded by misses in flight:
                ask for every line of a block well before it is needed */
@@ -2462,33 +2482,34 @@ BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, 
             }
         }
         if (q8) {
-            w0 = _mm512_loadu_si512(p + 32); w1 = _mm512_loadu_si512(p + 96);
-            w2 = _mm512_loadu_si512(p + 160); w3 = _mm512_loadu_si512(p + 224);
-            w4 = _mm512_loadu_si512(p + 288); w5 = _mm512_loadu_si512(p + 352);
-            w6 = _mm512_loadu_si512(p + 416); w7 = _mm512_loadu_si512(p + 480);
+            int c;
+            for (c = 0; c < 8; c++) {
+                __m512i w = _mm512_loadu_si512(p + 32 + 64 * c);
+                BC__X16_STEP(w, 4 * c)
+            }
         } else {
-            /* chunk c: low nibbles are columns 4c.., high nibbles 16 + 4c.. */
-            __m512i z0 = _mm512_loadu_si512(p + 32), z1 = _mm512_loadu_si512(p + 96);
-            __m512i z2 = _mm512_loadu_si512(p + 160), z3 = _mm512_loadu_si512(p + 224);
-            w0 = _mm512_and_si512(z0, m4); w1 = _mm512_and_si512(z1, m4);
-            w2 = _mm512_and_si512(z2, m4); w3 = _mm512_and_si512(z3, m4);
-            w4 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4); w5 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
-            w6 = _mm512_and_si512(_mm512_srli_epi16(z2, 4), m4); w7 = _mm512_and_si512(_mm512_srli_epi16(z3, 4), m4);
+            int c;
+            for (c = 0; c < 4; c++) {
+                /* chunk c: low nibbles are columns 4c.., high nibbles 16 + 4c.. */
+                __m512i z = _mm512_loadu_si512(p + 32 + 64 * c);
+                __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+                BC__X16_STEP(lo, 4 * c)
+                BC__X16_STEP(hi, 16 + 4 * c)
+            }
         }
-        BC__X16_TOKEN(0, acc0) BC__X16_TOKEN(1, acc1) BC__X16_TOKEN(2, acc2) BC__X16_TOKEN(3, acc3)
-        BC__X16_TOKEN(4, acc4) BC__X16_TOKEN(5, acc5) BC__X16_TOKEN(6, acc6) BC__X16_TOKEN(7, acc7)
+        BC__X16_FINISH1(0) BC__X16_FINISH1(1) BC__X16_FINISH1(2) BC__X16_FINISH1(3)
+        BC__X16_FINISH1(4) BC__X16_FINISH1(5) BC__X16_FINISH1(6) BC__X16_FINISH1(7)
     }
-    _mm512_storeu_ps(y + tok0 * ldy, acc0);
-    if (T > 1) _mm512_storeu_ps(y + (tok0 + 1) * ldy, acc1);
-    if (T > 2) _mm512_storeu_ps(y + (tok0 + 2) * ldy, acc2);
-    if (T > 3) _mm512_storeu_ps(y + (tok0 + 3) * ldy, acc3);
-    if (T > 4) _mm512_storeu_ps(y + (tok0 + 4) * ldy, acc4);
-    if (T > 5) _mm512_storeu_ps(y + (tok0 + 5) * ldy, acc5);
-    if (T > 6) _mm512_storeu_ps(y + (tok0 + 6) * ldy, acc6);
-    if (T > 7) _mm512_storeu_ps(y + (tok0 + 7) * ldy, acc7);
+#define BC__X16_STORE(n) if (T > n) _mm512_storeu_ps(y + (tok0 + n) * ldy, acc##n);
+    BC__X16_STORE(0) BC__X16_STORE(1) BC__X16_STORE(2) BC__X16_STORE(3)
+    BC__X16_STORE(4) BC__X16_STORE(5) BC__X16_STORE(6) BC__X16_STORE(7)
+#undef BC__X16_STORE
 }
-#undef BC__X16_TOKEN_UNUSED
+#undef BC__X16_STEP1
+#undef BC__X16_STEP
+#undef BC__X16_FINISH1
 
+/* One instantiation per (type, token count): T is a constant inside each. */
 static void bc__x16_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
 #define BC__TILE_CASE(n) case n: if (q8) bc__x16_tile(1, g, a, tok0, n, y, ldy); else bc__x16_tile(0, g, a, tok0, n, y, ldy); break;
     switch (T) {
@@ -2500,10 +2521,107 @@ static void bc__x16_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_
 }
 #endif
 
+#ifdef BC__AMX
+/* AMX: 16 tokens x 16 rows per tile multiply, one block (32 columns) at a time since every
+   block has its own scales. A = the tokens' int8 activations straight from the scratch
+   (16 rows of 32 bytes, stride k); B = the block's weights in the VNNI layout the packed
+   format already has (row c = 4 columns of each of the 16 rows): q8_0 chunks load as
+   they are, q4_0 nibbles are split into a 512-byte buffer first; C = int32 [token][row],
+   then the same fused correction and scale as the 512-bit kernel. Two C tiles alternate
+   so one block's multiply runs while the previous one is scaled. */
+typedef struct bc__amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} bc__amx_cfg;
+
+static void bc__amx_begin(void) {
+    bc__amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    cfg.rows[0] = cfg.rows[1] = 16; cfg.colsb[0] = cfg.colsb[1] = 64; /* C: 16 tokens x 16 int32 */
+    cfg.rows[2] = cfg.rows[3] = 16; cfg.colsb[2] = cfg.colsb[3] = 32; /* A: 16 tokens x 32 int8 */
+    cfg.rows[4] = cfg.rows[5] = 8; cfg.colsb[4] = cfg.colsb[5] = 64;  /* B: 8 x (16 rows x 4 int8) */
+    _tile_loadconfig(&cfg);
+}
+
+BC__FORCE_INLINE const uint8_t *bc__amx_b(int q8, const uint8_t *p, uint8_t *buf) {
+    int c;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    if (q8) return p + 32;
+    for (c = 0; c < 4; c++) {
+        __m512i z = _mm512_loadu_si512(p + 32 + 64 * c);
+        _mm512_store_si512(buf + 64 * c, _mm512_and_si512(z, m4));
+        _mm512_store_si512(buf + 256 + 64 * c, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
+    }
+    return buf;
+}
+
+#define BC__AMX_FIN1(n) \
+    acc##n = _mm512_fmadd_ps(dw, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cbp + 16 * (n))), _mm512_set1_ps(a->d[ib + (n) * nb]), \
+                                                 _mm512_set1_ps(a->ncorr[ib + (n) * nb])), acc##n);
+#define BC__AMX_FIN(bl) do { \
+        const int64_t ib = tok0 * nb + (bl); \
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, g + (uint64_t)(bl) * bb))); \
+        BC__AMX_FIN1(0) BC__AMX_FIN1(1) BC__AMX_FIN1(2) BC__AMX_FIN1(3) BC__AMX_FIN1(4) BC__AMX_FIN1(5) BC__AMX_FIN1(6) BC__AMX_FIN1(7) \
+        BC__AMX_FIN1(8) BC__AMX_FIN1(9) BC__AMX_FIN1(10) BC__AMX_FIN1(11) BC__AMX_FIN1(12) BC__AMX_FIN1(13) BC__AMX_FIN1(14) BC__AMX_FIN1(15) \
+    } while (0)
+
+/* One block's multiply into C tile `c` (A in tile c + 2, B in tile c + 4). */
+#define BC__AMX_MUL(c, bl) do { \
+        _tile_loadd((c) + 4, q8 ? g + (uint64_t)(bl) * bb + 32 : ring[(bl) & 3], 64); \
+        _tile_loadd((c) + 2, act + (bl) * BC_QK8_0, a->k); \
+        _tile_zero(c); \
+        _tile_dpbsud(c, (c) + 2, (c) + 4); \
+        if (!q8 && (bl) + 4 < nb) bc__amx_b(0, g + (uint64_t)((bl) + 4) * bb, ring[(bl) & 3]); \
+    } while (0)
+
+BC__FORCE_INLINE void bc__amx_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, float *y, int64_t ldy) {
+    const uint64_t bb = q8 ? 544 : 288;
+    int64_t b, nb = a->nb;
+    const int8_t *act = a->qs + tok0 * a->k;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    __m512 acc8 = acc0, acc9 = acc0, acc10 = acc0, acc11 = acc0, acc12 = acc0, acc13 = acc0, acc14 = acc0, acc15 = acc0;
+    /* Software pipeline: neither a tile load right after the vector stores that wrote its
+       data nor vector loads right after a tile store are forwarded, so q4_0 blocks are
+       split into a ring of buffers four blocks ahead, and each block's C is read one
+       block after it was stored. */
+    BC__ALIGN64 uint8_t ring[4][512];
+    BC__ALIGN64 int32_t cb[2][256];
+    if (!q8)
+        for (b = 0; b < 4 && b < nb; b++) bc__amx_b(0, g + (uint64_t)b * bb, ring[b]);
+    BC__AMX_MUL(0, 0);
+    for (b = 0; b < nb; b += 2) {
+        /* even block b is in C0 */
+        if (b + 1 < nb) BC__AMX_MUL(1, b + 1);
+        _tile_stored(0, cb[0], 64);
+        if (b > 0) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b - 1); }
+        if (b + 1 >= nb) { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); break; }
+        /* odd block b + 1 is in C1 */
+        if (b + 2 < nb) BC__AMX_MUL(0, b + 2);
+        _tile_stored(1, cb[1], 64);
+        { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); }
+        if (b + 2 >= nb) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b + 1); }
+    }
+#define BC__AMX_STORE(n) _mm512_storeu_ps(y + (tok0 + n) * ldy, acc##n);
+    BC__AMX_STORE(0) BC__AMX_STORE(1) BC__AMX_STORE(2) BC__AMX_STORE(3) BC__AMX_STORE(4) BC__AMX_STORE(5) BC__AMX_STORE(6) BC__AMX_STORE(7)
+    BC__AMX_STORE(8) BC__AMX_STORE(9) BC__AMX_STORE(10) BC__AMX_STORE(11) BC__AMX_STORE(12) BC__AMX_STORE(13) BC__AMX_STORE(14) BC__AMX_STORE(15)
+#undef BC__AMX_STORE
+}
+#undef BC__AMX_MUL
+#undef BC__AMX_FIN1
+#undef BC__AMX_FIN
+
+static void bc__amx_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, float *y, int64_t ldy) {
+    if (q8) bc__amx_tile(1, g, a, tok0, y, ldy);
+    else bc__amx_tile(0, g, a, tok0, y, ldy);
+}
+#define BC__AMX_TOK 16
+#endif
+
 /* Work is handed out in units of BC__UNIT_ROWS output rows (all tokens): large enough
    that a unit's weights, read once from memory, serve every token from cache. */
 #define BC__UNIT_ROWS 64
-#define BC__TOK_TILE 8
 
 typedef struct bc__mm_task {
     const bc__weight *w;
@@ -2542,7 +2660,15 @@ static void bc__matmul_unit(const bc__mm_task *t, int64_t r0, int64_t r1) {
     if (r0 < packed_rows) {
         int64_t tok0, g, g0 = r0 / BC__PACK_ROWS, g1 = (r1 < packed_rows ? r1 : packed_rows) / BC__PACK_ROWS;
         uint64_t gbytes = (uint64_t)BC__PACK_ROWS * w->row_bytes;
-        for (tok0 = 0; tok0 < t->n_tok; tok0 += BC__TOK_TILE) {
+        tok0 = 0;
+#ifdef BC__AMX
+        if (w->amx)
+            for (; tok0 + BC__AMX_TOK <= t->n_tok; tok0 += BC__AMX_TOK)
+                for (g = g0; g < g1; g++)
+                    bc__amx_tile_any(w->type == BC_TYPE_Q8_0, BC__CAST(const uint8_t *, w->packed) + (uint64_t)g * gbytes, &t->a, tok0,
+                                     t->y + g * BC__PACK_ROWS, w->rows);
+#endif
+        for (; tok0 < t->n_tok; tok0 += BC__TOK_TILE) {
             int T = (int)(t->n_tok - tok0 < BC__TOK_TILE ? t->n_tok - tok0 : BC__TOK_TILE);
             for (g = g0; g < g1; g++)
                 bc__x16_tile_any(w->type == BC_TYPE_Q8_0, BC__CAST(const uint8_t *, w->packed) + (uint64_t)g * gbytes, &t->a, tok0, T,
@@ -2559,10 +2685,16 @@ static void bc__matmul_worker(void *arg, int ith, int nth) {
     int64_t n_units = (t->w->rows + BC__UNIT_ROWS - 1) / BC__UNIT_ROWS, u;
     (void)ith;
     (void)nth;
+#ifdef BC__AMX
+    if (t->w->amx && t->n_tok >= BC__AMX_TOK) bc__amx_begin();
+#endif
     while ((u = bc__claim(&t->units)) < n_units) {
         int64_t r0 = u * BC__UNIT_ROWS, r1 = r0 + BC__UNIT_ROWS < t->w->rows ? r0 + BC__UNIT_ROWS : t->w->rows;
         bc__matmul_unit(t, r0, r1);
     }
+#ifdef BC__AMX
+    if (t->w->amx && t->n_tok >= BC__AMX_TOK) _tile_release();
+#endif
 }
 
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok: x is [n_tok][cols], y is [n_tok][rows].
@@ -2577,7 +2709,7 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
     t.x = x;
     t.n_tok = n_tok;
     t.y = y;
-    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(pool, x, n_tok, w->cols, scratch, &t.a);
+    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(pool, x, n_tok, w->cols, w->type == BC_TYPE_Q4_0 ? 8.0f : 128.0f, scratch, &t.a);
     bc__pool_run(pool, bc__matmul_worker, &t);
 #endif
 }

@@ -72,7 +72,7 @@ static void check_quantize(void) {
     static float x[K];
     static bc_block_q8_0 ref[K / 32];
     static int8_t qs[K];
-    static float d[K / 32], dsum[K / 32];
+    static float d[K / 32], dsum[K / 32], ncorr[K / 32];
     int i, b, j, same = 1, sums = 1;
     for (i = 0; i < K; i++) x[i] = frand() * 10;
     for (i = 32; i < 64; i++) x[i] = 0.0f;                       /* all-zero block */
@@ -80,7 +80,7 @@ static void check_quantize(void) {
     for (i = 96; i < 128; i++) x[i] = 127.0f * (i == 100) + 0.5f * (float)(i % 3);
     for (i = 128; i < 160; i++) x[i] = -1e-30f * (float)i;       /* tiny values */
     bc_quantize_row_q8_0_ref(x, ref, K);
-    bc__quantize_act_row(x, K, qs, d, dsum);
+    bc__quantize_act_row(x, K, qs, d, dsum, ncorr, 8.0f);
     for (b = 0; b < K / 32; b++) {
         int s = 0;
         if (d[b] != bc_fp16_to_f32(ref[b].d)) same = 0;
@@ -88,10 +88,10 @@ static void check_quantize(void) {
             if (qs[b * 32 + j] != ref[b].qs[j]) same = 0;
             s += ref[b].qs[j];
         }
-        if (dsum[b] != d[b] * (float)s) sums = 0;
+        if (dsum[b] != d[b] * (float)s || ncorr[b] != -8.0f * dsum[b]) sums = 0;
     }
     CHECK(same, "activation quantization equals bc_quantize_row_q8_0_ref byte for byte");
-    CHECK(sums, "block sums d * sum(q)");
+    CHECK(sums, "block sums d * sum(q) and the q4_0 correction -8 d sum(q)");
 }
 
 /* The f32 / f16 helpers attention uses, against the references (float order differs). */
