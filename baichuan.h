@@ -2567,12 +2567,12 @@ BC__FORCE_INLINE const uint8_t *bc__amx_b(int q8, const uint8_t *p, uint8_t *buf
         BC__AMX_FIN1(8) BC__AMX_FIN1(9) BC__AMX_FIN1(10) BC__AMX_FIN1(11) BC__AMX_FIN1(12) BC__AMX_FIN1(13) BC__AMX_FIN1(14) BC__AMX_FIN1(15) \
     } while (0)
 
-/* One block's multiply into C tile `c` (A in tile c + 2, B in tile c + 4). */
-#define BC__AMX_MUL(c, bl) do { \
-        _tile_loadd((c) + 4, q8 ? g + (uint64_t)(bl) * bb + 32 : ring[(bl) & 3], 64); \
-        _tile_loadd((c) + 2, act + (bl) * BC_QK8_0, a->k); \
+/* One block's multiply into C tile c (A in tile a, B in tile bt; literal tile numbers). */
+#define BC__AMX_MUL(c, at, bt, bl) do { \
+        _tile_loadd(bt, q8 ? g + (uint64_t)(bl) * bb + 32 : ring[(bl) & 3], 64); \
+        _tile_loadd(at, act + (bl) * BC_QK8_0, a->k); \
         _tile_zero(c); \
-        _tile_dpbsud(c, (c) + 2, (c) + 4); \
+        _tile_dpbsud(c, at, bt); \
         if (!q8 && (bl) + 4 < nb) bc__amx_b(0, g + (uint64_t)((bl) + 4) * bb, ring[(bl) & 3]); \
     } while (0)
 
@@ -2590,15 +2590,15 @@ BC__FORCE_INLINE void bc__amx_tile(int q8, const uint8_t *g, const bc__qact *a, 
     BC__ALIGN64 int32_t cb[2][256];
     if (!q8)
         for (b = 0; b < 4 && b < nb; b++) bc__amx_b(0, g + (uint64_t)b * bb, ring[b]);
-    BC__AMX_MUL(0, 0);
+    BC__AMX_MUL(0, 2, 4, 0);
     for (b = 0; b < nb; b += 2) {
         /* even block b is in C0 */
-        if (b + 1 < nb) BC__AMX_MUL(1, b + 1);
+        if (b + 1 < nb) BC__AMX_MUL(1, 3, 5, b + 1);
         _tile_stored(0, cb[0], 64);
         if (b > 0) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b - 1); }
         if (b + 1 >= nb) { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); break; }
         /* odd block b + 1 is in C1 */
-        if (b + 2 < nb) BC__AMX_MUL(0, b + 2);
+        if (b + 2 < nb) BC__AMX_MUL(0, 2, 4, b + 2);
         _tile_stored(1, cb[1], 64);
         { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); }
         if (b + 2 >= nb) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b + 1); }
