@@ -1701,6 +1701,15 @@ typedef void (*bc__task_fn)(void *arg, int ith, int nth);
 
 typedef struct bc__pool bc__pool;
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BC__CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define BC__CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define BC__CPU_RELAX() ((void)0)
+#endif
+
 #ifdef BC_NO_THREADS
 struct bc__pool {
     int n_threads;
@@ -1722,7 +1731,8 @@ static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
 #else
 /* Workers spin briefly on a generation counter, then sleep on a condition variable, so a
    decode step (hundreds of small parallel sections) never pays a wake-up syscall while a
-   long pause costs no CPU. The caller is worker 0. */
+   long pause costs no CPU. The caller is worker 0 and takes the mutex only when some worker
+   is actually asleep. */
 typedef struct bc__worker {
     struct bc__pool *pool;
     int ith;
@@ -1736,21 +1746,23 @@ struct bc__pool {
     pthread_cond_t cv;
     int generation;           /* bumped for each task (atomic) */
     int pending;              /* workers still running the task (atomic) */
+    int sleeping;             /* workers waiting on cv (atomic) */
     int stop;
     bc__task_fn fn;
     void *arg;
 };
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define BC__CPU_RELAX() _mm_pause()
-#elif defined(__aarch64__)
-#define BC__CPU_RELAX() __asm__ __volatile__("yield")
-#else
-#define BC__CPU_RELAX() ((void)0)
-#endif
+/* Pure spinning first (a decode step's sections follow each other within microseconds),
+   then spinning that yields the core (when the machine has more runnable threads than
+   cores, the thread being waited for may be the one descheduled), then sleeping. */
+#define BC__SPIN_PURE 2000
+#define BC__SPIN_LIMIT 50000
+#include <sched.h>
 
-#define BC__SPIN_LIMIT 200000
+static void bc__spin_pause(int spins) {
+    if (spins < BC__SPIN_PURE) BC__CPU_RELAX();
+    else sched_yield();
+}
 
 static void *bc__worker_main(void *arg) {
     bc__worker *w = BC__CAST(bc__worker *, arg);
@@ -1759,13 +1771,17 @@ static void *bc__worker_main(void *arg) {
     for (;;) {
         int g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE), spins = 0;
         while (g == seen && spins < BC__SPIN_LIMIT) {
-            BC__CPU_RELAX();
-            spins++;
+            bc__spin_pause(spins++);
             g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE);
         }
         if (g == seen) {
+            /* Dekker with bc__pool_run: announce the sleep, then re-read the generation
+               (both sequentially consistent), so a bump is either seen here or followed
+               by a broadcast under the mutex. */
             pthread_mutex_lock(&p->mu);
-            while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            __atomic_add_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
+            while ((g = __atomic_load_n(&p->generation, __ATOMIC_SEQ_CST)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            __atomic_sub_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&p->mu);
         }
         seen = g;
@@ -1785,8 +1801,19 @@ static bc__pool *bc__pool_create(int n_threads) {
     if (p->n_threads == 1) return p;
     p->threads = BC__CAST(pthread_t *, bc__calloc((uint64_t)p->n_threads, sizeof(pthread_t)));
     p->workers = BC__CAST(bc__worker *, bc__calloc((uint64_t)p->n_threads, sizeof(bc__worker)));
-    if (!p->threads || !p->workers || pthread_mutex_init(&p->mu, NULL) != 0) { bc__free(p->threads); bc__free(p->workers); bc__free(p); return NULL; }
-    pthread_cond_init(&p->cv, NULL);
+    if (!p->threads || !p->workers || pthread_mutex_init(&p->mu, NULL) != 0) {
+        bc__free(p->threads);
+        bc__free(p->workers);
+        bc__free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        bc__free(p->threads);
+        bc__free(p->workers);
+        bc__free(p);
+        return NULL;
+    }
     for (i = 1; i < p->n_threads; i++) {
         p->workers[i].pool = p;
         p->workers[i].ith = i;
@@ -1805,7 +1832,7 @@ static void bc__pool_free(bc__pool *p) {
     if (p->n_threads > 1) {
         pthread_mutex_lock(&p->mu);
         __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
-        __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
+        __atomic_add_fetch(&p->generation, 1, __ATOMIC_SEQ_CST);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         for (i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
@@ -1818,35 +1845,76 @@ static void bc__pool_free(bc__pool *p) {
 }
 
 static void bc__pool_run(bc__pool *p, bc__task_fn fn, void *arg) {
+    int spins;
     if (!p || p->n_threads == 1) { fn(arg, 0, 1); return; }
     p->fn = fn;
     p->arg = arg;
     __atomic_store_n(&p->pending, p->n_threads - 1, __ATOMIC_RELEASE);
-    pthread_mutex_lock(&p->mu);
-    __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    __atomic_add_fetch(&p->generation, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&p->sleeping, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     fn(arg, 0, p->n_threads);
-    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) BC__CPU_RELAX();
+    for (spins = 0; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0; spins++) bc__spin_pause(spins);
 }
 #endif
 
+/* Hands out work units [0, n) to the threads of one pool run, first come first served,
+   so a core slowed by something else on the machine does not hold the others up. */
+typedef struct bc__counter {
+    int64_t next;             /* atomic */
+} bc__counter;
+
+static int64_t bc__claim(bc__counter *c) {
+#ifdef BC_NO_THREADS
+    return c->next++;
+#else
+    return __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+#endif
+}
+
 /* --- matrix multiply --------------------------------------------------------
    A weight matrix as stored in the model file: rows x cols, row-major, each row
-   bc_tensor_nbytes(type, cols) bytes. */
+   bc_tensor_nbytes(type, cols) bytes; optionally also repacked for the SIMD kernels. */
 typedef struct bc__weight {
     bc_type type;
     int64_t rows;             /* output features */
     int64_t cols;             /* input features */
     uint64_t row_bytes;
     const void *data;
+    void *packed;             /* rows / 16 groups in the interleaved layout (bc__weight_pack), or NULL */
+    int amx;                  /* packed, and this process may use AMX tiles on it */
 } bc__weight;
 
-/* Scratch bytes bc__matmul needs for n_tok activations of width k (activations are
-   quantized once per call for quantized weights). */
+/* Activations quantized to q8_0, split into planes: the int8 values of each token in a
+   row, then each block's scale (the fp16 value, widened) and scale * sum of its values
+   (the offset correction for kernels that multiply unsigned weights). */
+typedef struct bc__qact {
+    const int8_t *qs;         /* [n_tok][k] */
+    const float *d;           /* [n_tok][nb] */
+    const float *dsum;        /* [n_tok][nb] */
+    const float *ncorr;       /* [n_tok][nb]: -off * dsum, off = 8 for q4_0 and 128 for q8_0 weights */
+    int64_t k, nb;
+} bc__qact;
+
+/* Scratch bytes bc__matmul needs for n_tok activations of width k. */
 static uint64_t bc__matmul_scratch_size(int64_t k, int64_t n_tok) {
-    return (uint64_t)n_tok * (uint64_t)(k / BC_QK8_0 + 1) * (sizeof(bc_block_q8_0) + sizeof(float)) + 64;
+    return (uint64_t)n_tok * ((uint64_t)k + 12 * (uint64_t)(k / BC_QK8_0 + 1)) + 256;
 }
+
+static void bc__qact_layout(void *scratch, int64_t k, int64_t n_tok, bc__qact *a) {
+    uint64_t nb = (uint64_t)(k / BC_QK8_0), off = ((uint64_t)n_tok * (uint64_t)k + 63) & ~(uint64_t)63;
+    a->qs = BC__CAST(const int8_t *, scratch);
+    a->d = BC__CAST(const float *, BC__CAST(uint8_t *, scratch) + off);
+    a->dsum = a->d + (uint64_t)n_tok * nb;
+    a->ncorr = a->dsum + (uint64_t)n_tok * nb;
+    a->k = k;
+    a->nb = (int64_t)nb;
+}
+
+/* --- scalar reference kernels (the specification) ------------------------------ */
 
 static float bc__vec_dot_q4_0_q8_0_ref(const bc_block_q4_0 *x, const bc_block_q8_0 *y, int64_t n) {
     int64_t b;
@@ -1896,6 +1964,17 @@ static float bc__vec_dot_bf16_f32_ref(const uint16_t *x, const float *y, int64_t
     return sum;
 }
 
+/* y[i] += a * x[i] */
+static void bc__vec_mad_f32_ref(float *y, const float *x, float a, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void bc__vec_mad_f16_ref(float *y, const uint16_t *x, float a, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] += a * bc_fp16_to_f32(x[i]);
+}
+
 typedef struct bc__matmul_task {
     const bc__weight *w;
     const float *x;
@@ -1928,10 +2007,11 @@ static void bc__matmul_rows_ref(void *arg, int ith, int nth) {
     }
 }
 
-/* The reference matrix multiply: activations quantized to q8_0 for quantized weights,
-   then the _ref dot products (BC_FORCE_SCALAR runs this everywhere). */
+/* The reference matrix multiply: activations quantized to q8_0 blocks for quantized
+   weights, then the _ref dot products (BC_FORCE_SCALAR runs this everywhere). scratch holds
+   n_tok * (cols / 32) * 34 bytes, which bc__matmul_scratch_size covers. */
 static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, int64_t n_tok, float *y,
-                       void *scratch) {
+                           void *scratch) {
     bc__matmul_task t;
     t.w = w;
     t.x = x;
@@ -1950,12 +2030,13 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 }
 
 /* --- SIMD kernels --------------------------------------------------------------
-   Quantized weights times q8_0 activations, written so that the 8-bit products run on
-   unsigned x signed multiply-adds (VNNI dpbusd, or AVX2 maddubs): a q4_0 nibble n is
-   already unsigned (the value is n - 8), a q8_0 weight x becomes x + 128; the offsets are
-   removed with each activation block's precomputed d * sum(y). Every row is computed by one
-   thread in a fixed order, so results do not depend on the thread count. The scalar _ref
-   kernels above are the specification; tests bound the difference (float summation order). */
+   Chosen at compile time (BC_NO_SIMD: scalar only). Quantized weights times q8_0
+   activations run on unsigned x signed 8-bit multiply-adds (VNNI dpbusd, or AVX2 maddubs):
+   a q4_0 nibble n is already unsigned (the value is n - 8), a q8_0 weight x becomes
+   x + 128; the offsets are removed with each activation block's d * sum(q). The integer
+   block sums equal the reference's exactly; only the order of the float accumulation
+   differs (tests bound it). Every output is computed by one thread in a fixed order, so
+   results do not depend on the thread count. */
 #if !defined(BC_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define BC__AVX2 1
 #include <immintrin.h>
@@ -1971,34 +2052,211 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 #define BC__ISA_DOT "avx2"
 #define BC__NO_VNNI 1
 #endif
+/* 512-bit kernels over weights repacked 16 rows at a time (bc__weight_pack) */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#define BC__AVX512 1
+#undef BC__ISA_DOT
+#define BC__ISA_DOT "avx512vnni"
+/* AMX int8 tiles for prefill, where Linux grants them (asked once per process) */
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__) && !defined(BC_NO_AMX)
+#define BC__AMX 1
+#include <sys/syscall.h>
+#undef BC__ISA_DOT
+#define BC__ISA_DOT "avx512vnni+amx"
+#endif
+#endif
+#endif
+#if !defined(BC_NO_SIMD) && !defined(BC__AVX2) && defined(__aarch64__) && defined(__ARM_NEON)
+#define BC__NEON 1
+#include <arm_neon.h>
+#if defined(__ARM_FEATURE_DOTPROD)
+#define BC__ISA_DOT "neon+dotprod"
+#else
+#define BC__ISA_DOT "neon"
+#endif
 #endif
 
-/* Activations as q8_0 blocks plus, per block, d * sum(y) for the offset correction. */
-typedef struct bc__qact {
-    const bc_block_q8_0 *q;   /* [n_tok][nb] */
-    const float *dsum;        /* [n_tok][nb] */
-    int64_t nb;
-} bc__qact;
+#if defined(__GNUC__) || defined(__clang__)
+#define BC__ALIGN64 __attribute__((aligned(64)))
+#define BC__FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define BC__ALIGN64
+#define BC__FORCE_INLINE static inline
+#endif
 
-static void bc__quantize_activations(const float *x, int64_t n_tok, int64_t k, void *scratch, bc__qact *a) {
-    int64_t nb = k / BC_QK8_0, t, b;
-    bc_block_q8_0 *q = BC__CAST(bc_block_q8_0 *, scratch);
-    /* the sums follow the 34-byte blocks, aligned up (the scratch size leaves room) */
-    uint64_t off = ((uint64_t)n_tok * nb * sizeof(bc_block_q8_0) + 63) & ~(uint64_t)63;
-    float *dsum = BC__CAST(float *, BC__CAST(uint8_t *, scratch) + off);
-    for (t = 0; t < n_tok; t++) {
-        bc_quantize_row_q8_0_ref(x + t * k, q + t * nb, k);
-        for (b = 0; b < nb; b++) {
-            int j, s = 0;
-            for (j = 0; j < BC_QK8_0; j++) s += q[t * nb + b].qs[j];
-            dsum[t * nb + b] = bc_fp16_to_f32(q[t * nb + b].d) * (float)s;
+/* Activation quantization, bit-identical to bc_quantize_row_q8_0_ref (tested): the same
+   max, the same division, roundf's half-away-from-zero done exactly as trunc + carry. */
+static void bc__quantize_act_row(const float *x, int64_t k, int8_t *qs, float *d, float *dsum, float *ncorr, float off) {
+    int64_t b, nb = k / BC_QK8_0;
+    for (b = 0; b < nb; b++) {
+        const float *xb = x + b * BC_QK8_0;
+        float amax = 0.0f, db, id;
+        int s = 0, j;
+#ifdef BC__AVX512
+        __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16), v[2];
+        amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+        db = amax / 127.0f;
+        id = db != 0.0f ? 1.0f / db : 0.0f;
+        v[0] = _mm512_mul_ps(x0, _mm512_set1_ps(id));
+        v[1] = _mm512_mul_ps(x1, _mm512_set1_ps(id));
+        for (j = 0; j < 2; j++) {
+            __m512 t = _mm512_roundscale_ps(v[j], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v[j], t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+            __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                                                             _mm512_and_si512(_mm512_castps_si512(v[j]), _mm512_set1_epi32((int)0x80000000u))));
+            __m512i q = _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+            _mm_storeu_si128(BC__CAST(__m128i *, qs + b * BC_QK8_0 + 16 * j), _mm512_cvtepi32_epi8(q));
+            s += _mm512_reduce_add_epi32(q);
         }
+#else
+        for (j = 0; j < BC_QK8_0; j++) {
+            float a = fabsf(xb[j]);
+            if (a > amax) amax = a;
+        }
+        db = amax / 127.0f;
+        id = db != 0.0f ? 1.0f / db : 0.0f;
+        for (j = 0; j < BC_QK8_0; j++) {
+            int q = (int)roundf(xb[j] * id);
+            qs[b * BC_QK8_0 + j] = (int8_t)q;
+            s += q;
+        }
+#endif
+        d[b] = bc_fp16_to_f32(bc_f32_to_fp16(db));
+        dsum[b] = d[b] * (float)s;
+        ncorr[b] = -off * dsum[b];
     }
-    a->q = q;
-    a->dsum = dsum;
-    a->nb = nb;
 }
 
+typedef struct bc__quant_task {
+    const float *x;
+    float off;
+    int64_t n_tok, k;
+    bc__qact a;
+} bc__quant_task;
+
+static void bc__quantize_act_worker(void *arg, int ith, int nth) {
+    const bc__quant_task *t = BC__CAST(const bc__quant_task *, arg);
+    int64_t tok, t0 = t->n_tok * ith / nth, t1 = t->n_tok * (ith + 1) / nth;
+    for (tok = t0; tok < t1; tok++)
+        bc__quantize_act_row(t->x + tok * t->k, t->k, BC__CAST(int8_t *, t->a.qs) + tok * t->k,
+                             BC__CAST(float *, t->a.d) + tok * t->a.nb, BC__CAST(float *, t->a.dsum) + tok * t->a.nb,
+                             BC__CAST(float *, t->a.ncorr) + tok * t->a.nb, t->off);
+}
+
+static void bc__quantize_activations(bc__pool *pool, const float *x, int64_t n_tok, int64_t k, float off, void *scratch, bc__qact *a) {
+    bc__quant_task t;
+    t.x = x;
+    t.off = off;
+    t.n_tok = n_tok;
+    t.k = k;
+    bc__qact_layout(scratch, k, n_tok, &t.a);
+    if (n_tok < 4) bc__quantize_act_worker(&t, 0, 1);
+    else bc__pool_run(pool, bc__quantize_act_worker, &t);
+    *a = t.a;
+}
+
+/* One row of a quantized weight in the file layout times one quantized token. */
+static float bc__dot_q_row(bc_type type, const uint8_t *row, const int8_t *qs, const float *dy, const float *dsum, int64_t nb) {
+    int64_t b = 0;
+    float sum = 0.0f;
+#if defined(BC__AVX2)
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float c0 = 0.0f, c1 = 0.0f;
+#ifdef BC__NO_VNNI
+    const float off = type == BC_TYPE_Q4_0 ? 8.0f : 0.0f;
+#else
+    const float off = type == BC_TYPE_Q4_0 ? 8.0f : 128.0f;
+#endif
+    for (; b < nb; b++) {
+        __m256i yv = _mm256_loadu_si256(BC__CAST(const __m256i *, qs + b * BC_QK8_0)), p;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            __m128i v = _mm_loadu_si128(BC__CAST(const __m128i *, xb->qs)), m = _mm_set1_epi8(0x0f);
+            dx = _cvtsh_ss(xb->d);
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m)), yv);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
+            dx = _cvtsh_ss(xb->d);
+#ifdef BC__NO_VNNI
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
+#else
+            p = BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
+#endif
+        }
+        if (b & 1) {
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy[b]), acc1);
+            c1 += dx * dsum[b];
+        } else {
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dx * dy[b]), acc0);
+            c0 += dx * dsum[b];
+        }
+    }
+    {
+        __m256 v = _mm256_add_ps(acc0, acc1);
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        sum = _mm_cvtss_f32(s) - off * (c0 + c1);
+    }
+#elif defined(BC__NEON)
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    for (; b < nb; b++) {
+        int8x16_t y0 = vld1q_s8(qs + b * BC_QK8_0), y1 = vld1q_s8(qs + b * BC_QK8_0 + 16), w0, w1;
+        int32x4_t p;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            uint8x16_t v = vld1q_u8(xb->qs);
+            w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+            w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+            dx = bc_fp16_to_f32(xb->d);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            w0 = vld1q_s8(xb->qs);
+            w1 = vld1q_s8(xb->qs + 16);
+            dx = bc_fp16_to_f32(xb->d);
+        }
+#if defined(__ARM_FEATURE_DOTPROD)
+        p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, y0), w1, y1);
+#else
+        {
+            int16x8_t a = vmull_s8(vget_low_s8(w0), vget_low_s8(y0));
+            a = vmlal_s8(a, vget_high_s8(w0), vget_high_s8(y0));
+            p = vpaddlq_s16(a);
+            a = vmull_s8(vget_low_s8(w1), vget_low_s8(y1));
+            a = vmlal_s8(a, vget_high_s8(w1), vget_high_s8(y1));
+            p = vaddq_s32(p, vpaddlq_s16(a));
+        }
+#endif
+        if (b & 1) acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(p), dx * dy[b]);
+        else acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(p), dx * dy[b]);
+    }
+    sum = vaddvq_f32(vaddq_f32(acc0, acc1));
+    (void)dsum;
+#else
+    for (; b < nb; b++) {
+        int isum = 0, j;
+        const int8_t *y = qs + b * BC_QK8_0;
+        float dx;
+        if (type == BC_TYPE_Q4_0) {
+            const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
+            for (j = 0; j < BC_QK4_0 / 2; j++) isum += ((xb->qs[j] & 0x0f) - 8) * y[j] + ((xb->qs[j] >> 4) - 8) * y[j + BC_QK4_0 / 2];
+            dx = bc_fp16_to_f32(xb->d);
+        } else {
+            const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
+            for (j = 0; j < BC_QK8_0; j++) isum += xb->qs[j] * y[j];
+            dx = bc_fp16_to_f32(xb->d);
+        }
+        sum += (float)isum * dx * dy[b];
+    }
+    (void)dsum;
+#endif
+    return sum;
+}
+
+/* f32 / f16 / bf16 rows times f32 activations; also the dot products attention uses. */
 #ifdef BC__AVX2
 static float bc__hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -2006,113 +2264,364 @@ static float bc__hsum256(__m256 v) {
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
-
-static __m256i bc__q4_nibbles(const bc_block_q4_0 *b) {
-    __m128i v = _mm_loadu_si128(BC__CAST(const __m128i *, b->qs));
-    __m128i m = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-}
-
-/* One q4_0 or q8_0 block times an activation block: 8 lanes of int32 partial sums of the
-   offset weights (n for q4_0, x + 128 for q8_0), and the weight scale. */
-static __m256i bc__block_dot(bc_type type, const uint8_t *row, int64_t b, __m256i yv, float *dx) {
-    if (type == BC_TYPE_Q4_0) {
-        const bc_block_q4_0 *xb = BC__CAST(const bc_block_q4_0 *, row) + b;
-        *dx = _cvtsh_ss(xb->d);
-        return BC__DPBUSD(_mm256_setzero_si256(), bc__q4_nibbles(xb), yv);
-    } else {
-        const bc_block_q8_0 *xb = BC__CAST(const bc_block_q8_0 *, row) + b;
-        __m256i xv = _mm256_loadu_si256(BC__CAST(const __m256i *, xb->qs));
-        *dx = _cvtsh_ss(xb->d);
-#ifdef BC__NO_VNNI
-        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv));
-#else
-        return BC__DPBUSD(_mm256_setzero_si256(), _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), yv);
+#define BC__F16x8(p) _mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, p)))
+#define BC__BF16x8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, p))), 16))
 #endif
-    }
-}
 
-/* The offset each block's sum carries: 8 * sum(y) for q4_0, 128 * sum(y) for q8_0. */
-static float bc__offset(bc_type type) {
-#ifdef BC__NO_VNNI
-    return type == BC_TYPE_Q4_0 ? 8.0f : 0.0f;
-#else
-    return type == BC_TYPE_Q4_0 ? 8.0f : 128.0f;
-#endif
-}
-
-#define BC__PREFETCH_AHEAD 4096
-
-/* One row: two blocks per step in two accumulator chains, prefetching well ahead (rows are
-   contiguous, so this also warms the next row). */
-static float bc__dot_row_avx2(bc_type type, const uint8_t *row, const bc_block_q8_0 *y, const float *dsum, int64_t nb,
-                              uint64_t block_bytes) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float c0 = 0.0f, c1 = 0.0f, dx0, dx1;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0, p1;
-        _mm_prefetch(BC__CAST(const char *, row) + (uint64_t)b * block_bytes + BC__PREFETCH_AHEAD, _MM_HINT_T0);
-        p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
-        p1 = bc__block_dot(type, row, b + 1, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b + 1].qs)), &dx1);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(dx1 * _cvtsh_ss(y[b + 1].d)), acc1);
-        c0 += dx0 * dsum[b];
-        c1 += dx1 * dsum[b + 1];
-    }
-    for (; b < nb; b++) {
-        __m256i p0 = bc__block_dot(type, row, b, _mm256_loadu_si256(BC__CAST(const __m256i *, y[b].qs)), &dx0);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(dx0 * _cvtsh_ss(y[b].d)), acc0);
-        c0 += dx0 * dsum[b];
-    }
-    return bc__hsum256(_mm256_add_ps(acc0, acc1)) - bc__offset(type) * (c0 + c1);
-}
-
-static float bc__dot_f16_avx2(const uint16_t *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+static float bc__vec_dot_f32(const float *x, const float *y, int64_t n) {
     int64_t i = 0;
-    float s;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), _mm256_loadu_ps(y + i + 8), a1);
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    s = bc__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#elif defined(BC__NEON)
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
+    for (; i + 8 <= n; i += 8) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+    }
+    s = vaddvq_f32(vaddq_f32(a0, a1));
+#endif
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static float bc__vec_dot_f16_f32(const uint16_t *x, const float *y, int64_t n) {
+    int64_t i = 0;
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(BC__F16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(BC__F16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(BC__F16x8(x + i), _mm256_loadu_ps(y + i), a0);
     s = bc__hsum256(_mm256_add_ps(a0, a1));
+#endif
     for (; i < n; i++) s += bc_fp16_to_f32(x[i]) * y[i];
     return s;
 }
 
-static float bc__dot_bf16_avx2(const uint16_t *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+static float bc__vec_dot_bf16_f32(const uint16_t *x, const float *y, int64_t n) {
     int64_t i = 0;
-    float s;
+    float s = 0.0f;
+#if defined(BC__AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
-        __m256i w0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i))), 16);
-        __m256i w1 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(BC__CAST(const __m128i *, x + i + 8))), 16);
-        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w0), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(w1), _mm256_loadu_ps(y + i + 8), a1);
+        a0 = _mm256_fmadd_ps(BC__BF16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(BC__BF16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
     }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(BC__BF16x8(x + i), _mm256_loadu_ps(y + i), a0);
     s = bc__hsum256(_mm256_add_ps(a0, a1));
+#endif
     for (; i < n; i++) s += bc_bf16_to_f32(x[i]) * y[i];
     return s;
 }
 
-static float bc__dot_f32_avx2(const float *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+/* y[i] += a * x[i] (attention's weighted sum of values) */
+static void bc__vec_mad_f32(float *y, const float *x, float a, int64_t n) {
     int64_t i = 0;
-    float s;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+#if defined(BC__AVX2)
+    __m256 av = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#elif defined(BC__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+#endif
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void bc__vec_mad_f16(float *y, const uint16_t *x, float a, int64_t n) {
+    int64_t i = 0;
+#if defined(BC__AVX2)
+    __m256 av = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, BC__F16x8(x + i), _mm256_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++) y[i] += a * bc_fp16_to_f32(x[i]);
+}
+
+/* --- repacked weights -----------------------------------------------------------
+   16 rows become one group; per block b of the group: the 16 fp16 scales, then the
+   quants as 64-byte chunks holding 4 consecutive bytes of each of the 16 rows (row r at
+   4r), so one 512-bit dpbusd yields one partial sum per row and lanes never need
+   reducing. q4_0: 4 chunks of packed nibbles (low nibbles = columns 4c..4c+3, high =
+   16+4c..), 288 bytes; q8_0: 8 chunks of x + 128, 544 bytes. Same size as the file's rows. */
+#define BC__PACK_ROWS 16
+
+static uint64_t bc__pack_block_bytes(bc_type type) { return type == BC_TYPE_Q4_0 ? 288 : 544; }
+
+static int bc__weight_packable(const bc__weight *w) {
+#ifdef BC__AVX512
+    return (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) && w->rows >= BC__PACK_ROWS && w->cols % BC_QK8_0 == 0;
+#else
+    (void)w;
+    return 0;
+#endif
+}
+
+static void bc__pack_group(const bc__weight *w, int64_t g, uint8_t *dst) {
+    int64_t b, nb = w->cols / BC_QK8_0;
+    uint64_t bb = bc__pack_block_bytes(w->type), sb = (uint64_t)bc_type_block_bytes(w->type);
+    int r, c, i;
+    for (b = 0; b < nb; b++) {
+        uint8_t *o = dst + (uint64_t)b * bb;
+        for (r = 0; r < BC__PACK_ROWS; r++) {
+            const uint8_t *src = BC__CAST(const uint8_t *, w->data) + (uint64_t)(g * BC__PACK_ROWS + r) * w->row_bytes + (uint64_t)b * sb;
+            memcpy(o + 2 * r, src, 2);
+            if (w->type == BC_TYPE_Q4_0)
+                for (c = 0; c < 4; c++) memcpy(o + 32 + 64 * c + 4 * r, src + 2 + 4 * c, 4);
+            else
+                for (c = 0; c < 8; c++)
+                    for (i = 0; i < 4; i++) o[32 + 64 * c + 4 * r + i] = (uint8_t)(src[2 + 4 * c + i] ^ 0x80);
+        }
     }
-    s = bc__hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
+}
+
+/* Repacks the whole groups of a q4_0 / q8_0 weight for the 512-bit kernels (a no-op for
+   other types and builds); the last rows % 16 rows stay in the file layout. With
+   release_source the file pages of the packed rows are handed back to the kernel
+   (only for read-only file mappings, where they can always be paged in again). */
+static bc_result bc__weight_pack(bc__weight *w, int release_source, bc_error *err) {
+    int64_t g, groups;
+    uint64_t bytes;
+    if (w->packed || !bc__weight_packable(w)) return BC_OK;
+    groups = w->rows / BC__PACK_ROWS;
+    bytes = (uint64_t)groups * BC__PACK_ROWS * w->row_bytes;
+    w->packed = bc__malloc(bytes);
+    if (!w->packed) return bc__fail(err, BC_ERR_NOMEM, "out of memory repacking a %lld x %lld weight", (long long)w->rows, (long long)w->cols);
+#if defined(BC__HAVE_MMAP) && defined(MADV_HUGEPAGE)
+    {
+        /* 2 MiB pages where the system offers them: decoding streams gigabytes, and
+           4 KiB pages would cost a TLB miss every 4 KiB */
+        uintptr_t huge = (uintptr_t)1 << 21, a = ((uintptr_t)w->packed + huge - 1) & ~(huge - 1), e = ((uintptr_t)w->packed + bytes) & ~(huge - 1);
+        if (e > a) madvise(BC__CAST(void *, a), (size_t)(e - a), MADV_HUGEPAGE);
+    }
+#endif
+    for (g = 0; g < groups; g++) bc__pack_group(w, g, BC__CAST(uint8_t *, w->packed) + (uint64_t)g * BC__PACK_ROWS * w->row_bytes);
+#ifdef BC__AMX
+    /* ARCH_REQ_XCOMP_PERM for XTILEDATA: process-wide, idempotent; refused on kernels or
+       machines without AMX, and then the 512-bit kernels do the work */
+    w->amx = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+#if defined(BC__HAVE_MMAP) && defined(MADV_DONTNEED)
+    if (release_source) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, e = a + (uintptr_t)bytes;
+        a = (a + page - 1) & ~(page - 1);
+        e &= ~(page - 1);
+        if (e > a) madvise(BC__CAST(void *, a), (size_t)(e - a), MADV_DONTNEED);
+    }
+#else
+    (void)release_source;
+#endif
+    return BC_OK;
+}
+
+static void bc__weight_unpack(bc__weight *w) {
+    bc__free(w->packed);
+    w->packed = NULL;
+    w->amx = 0;
+}
+
+#ifdef BC__AVX512
+static inline int32_t bc__ld32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* 16 rows (one packed group) times T <= 8 tokens: accN lane r = row r's dot with token
+   N. Per block: widen the 16 scales, decode the chunks once, then per token 8 dpbusd
+   (two chains) with the token's 4-byte column groups broadcast, and one fused correction
+   and scale step. Written out by hand: compilers keep arrays of vectors on the stack. */
+#ifndef BC__PF_BLOCKS
+#define BC__PF_BLOCKS 32
+#endif
+#ifndef BC__PF_HINT
+#define BC__PF_HINT _MM_HINT_T1
+#endif
+#define BC__TOK_TILE 8
+
+/* For every token of the tile at once: s_n += chunk w times token n's 4 columns at
+   column offset o. Interleaving the tokens keeps 8 independent dpbusd chains in flight. */
+#define BC__X16_STEP1(n, w, o) if (T > n) s##n = _mm512_dpbusd_epi32(s##n, w, _mm512_set1_epi32(bc__ld32(y##n + (o))));
+#define BC__X16_STEP(w, o) \
+    BC__X16_STEP1(0, w, o) BC__X16_STEP1(1, w, o) BC__X16_STEP1(2, w, o) BC__X16_STEP1(3, w, o) \
+    BC__X16_STEP1(4, w, o) BC__X16_STEP1(5, w, o) BC__X16_STEP1(6, w, o) BC__X16_STEP1(7, w, o)
+/* acc_n += dw * (d_n * s_n - off * d_n * sum(q_n)) */
+#define BC__X16_FINISH1(n) \
+    if (T > n) acc##n = _mm512_fmadd_ps(dw, _mm512_fmadd_ps(_mm512_cvtepi32_ps(s##n), _mm512_set1_ps(a->d[ib + (n) * nb]), \
+                                                            _mm512_set1_ps(a->ncorr[ib + (n) * nb])), acc##n);
+
+BC__FORCE_INLINE void bc__x16_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
+    const uint64_t bb = q8 ? 544 : 288;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    int64_t b, nb = a->nb;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *p = g + (uint64_t)b * bb;
+        const int64_t ib = tok0 * nb + b;
+        const int8_t *y0 = a->qs + tok0 * a->k + b * BC_QK8_0, *y1 = y0 + a->k, *y2 = y1 + a->k, *y3 = y2 + a->k;
+        const int8_t *y4 = y3 + a->k, *y5 = y4 + a->k, *y6 = y5 + a->k, *y7 = y6 + a->k;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, p)));
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        {
+            /* the stream one core can pull from memory is bounded by misses in flight:
+               ask for every line of a block well before it is needed */
+            const char *pf = BC__CAST(const char *, p) + BC__PF_BLOCKS * bb;
+            _mm_prefetch(pf, BC__PF_HINT); _mm_prefetch(pf + 64, BC__PF_HINT); _mm_prefetch(pf + 128, BC__PF_HINT);
+            _mm_prefetch(pf + 192, BC__PF_HINT); _mm_prefetch(pf + 256, BC__PF_HINT);
+            if (q8) {
+                _mm_prefetch(pf + 320, BC__PF_HINT); _mm_prefetch(pf + 384, BC__PF_HINT);
+                _mm_prefetch(pf + 448, BC__PF_HINT); _mm_prefetch(pf + 512, BC__PF_HINT);
+            }
+        }
+        if (q8) {
+            int c;
+            for (c = 0; c < 8; c++) {
+                __m512i w = _mm512_loadu_si512(p + 32 + 64 * c);
+                BC__X16_STEP(w, 4 * c)
+            }
+        } else {
+            int c;
+            for (c = 0; c < 4; c++) {
+                /* chunk c: low nibbles are columns 4c.., high nibbles 16 + 4c.. */
+                __m512i z = _mm512_loadu_si512(p + 32 + 64 * c);
+                __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+                BC__X16_STEP(lo, 4 * c)
+                BC__X16_STEP(hi, 16 + 4 * c)
+            }
+        }
+        BC__X16_FINISH1(0) BC__X16_FINISH1(1) BC__X16_FINISH1(2) BC__X16_FINISH1(3)
+        BC__X16_FINISH1(4) BC__X16_FINISH1(5) BC__X16_FINISH1(6) BC__X16_FINISH1(7)
+    }
+#define BC__X16_STORE(n) if (T > n) _mm512_storeu_ps(y + (tok0 + n) * ldy, acc##n);
+    BC__X16_STORE(0) BC__X16_STORE(1) BC__X16_STORE(2) BC__X16_STORE(3)
+    BC__X16_STORE(4) BC__X16_STORE(5) BC__X16_STORE(6) BC__X16_STORE(7)
+#undef BC__X16_STORE
+}
+#undef BC__X16_STEP1
+#undef BC__X16_STEP
+#undef BC__X16_FINISH1
+
+/* One instantiation per (type, token count): T is a constant inside each. */
+static void bc__x16_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, int T, float *y, int64_t ldy) {
+#define BC__TILE_CASE(n) case n: if (q8) bc__x16_tile(1, g, a, tok0, n, y, ldy); else bc__x16_tile(0, g, a, tok0, n, y, ldy); break;
+    switch (T) {
+    BC__TILE_CASE(1) BC__TILE_CASE(2) BC__TILE_CASE(3) BC__TILE_CASE(4)
+    BC__TILE_CASE(5) BC__TILE_CASE(6) BC__TILE_CASE(7) BC__TILE_CASE(8)
+    default: break;
+    }
+#undef BC__TILE_CASE
 }
 #endif
 
-/* Rows are handed out in tiles of BC__ROW_TILE so each tile's weights are read from memory
-   once and reused from cache for every token of the batch. */
-#define BC__ROW_TILE 64
+#ifdef BC__AMX
+/* AMX: 16 tokens x 16 rows per tile multiply, one block (32 columns) at a time since every
+   block has its own scales. A = the tokens' int8 activations straight from the scratch
+   (16 rows of 32 bytes, stride k); B = the block's weights in the VNNI layout the packed
+   format already has (row c = 4 columns of each of the 16 rows): q8_0 chunks load as
+   they are, q4_0 nibbles are split into a 512-byte buffer first; C = int32 [token][row],
+   then the same fused correction and scale as the 512-bit kernel. Two C tiles alternate
+   so one block's multiply runs while the previous one is scaled. */
+typedef struct bc__amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} bc__amx_cfg;
+
+static void bc__amx_begin(void) {
+    bc__amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    cfg.rows[0] = cfg.rows[1] = 16; cfg.colsb[0] = cfg.colsb[1] = 64; /* C: 16 tokens x 16 int32 */
+    cfg.rows[2] = cfg.rows[3] = 16; cfg.colsb[2] = cfg.colsb[3] = 32; /* A: 16 tokens x 32 int8 */
+    cfg.rows[4] = cfg.rows[5] = 8; cfg.colsb[4] = cfg.colsb[5] = 64;  /* B: 8 x (16 rows x 4 int8) */
+    _tile_loadconfig(&cfg);
+}
+
+BC__FORCE_INLINE const uint8_t *bc__amx_b(int q8, const uint8_t *p, uint8_t *buf) {
+    int c;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    if (q8) return p + 32;
+    for (c = 0; c < 4; c++) {
+        __m512i z = _mm512_loadu_si512(p + 32 + 64 * c);
+        _mm512_store_si512(buf + 64 * c, _mm512_and_si512(z, m4));
+        _mm512_store_si512(buf + 256 + 64 * c, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
+    }
+    return buf;
+}
+
+#define BC__AMX_FIN1(n) \
+    acc##n = _mm512_fmadd_ps(dw, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cbp + 16 * (n))), _mm512_set1_ps(a->d[ib + (n) * nb]), \
+                                                 _mm512_set1_ps(a->ncorr[ib + (n) * nb])), acc##n);
+#define BC__AMX_FIN(bl) do { \
+        const int64_t ib = tok0 * nb + (bl); \
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(BC__CAST(const __m256i *, g + (uint64_t)(bl) * bb))); \
+        BC__AMX_FIN1(0) BC__AMX_FIN1(1) BC__AMX_FIN1(2) BC__AMX_FIN1(3) BC__AMX_FIN1(4) BC__AMX_FIN1(5) BC__AMX_FIN1(6) BC__AMX_FIN1(7) \
+        BC__AMX_FIN1(8) BC__AMX_FIN1(9) BC__AMX_FIN1(10) BC__AMX_FIN1(11) BC__AMX_FIN1(12) BC__AMX_FIN1(13) BC__AMX_FIN1(14) BC__AMX_FIN1(15) \
+    } while (0)
+
+/* One block's multiply into C tile c (A in tile a, B in tile bt; literal tile numbers). */
+#define BC__AMX_MUL(c, at, bt, bl) do { \
+        _tile_loadd(bt, q8 ? g + (uint64_t)(bl) * bb + 32 : ring[(bl) & 3], 64); \
+        _tile_loadd(at, act + (bl) * BC_QK8_0, a->k); \
+        _tile_zero(c); \
+        _tile_dpbsud(c, at, bt); \
+        if (!q8 && (bl) + 4 < nb) bc__amx_b(0, g + (uint64_t)((bl) + 4) * bb, ring[(bl) & 3]); \
+    } while (0)
+
+BC__FORCE_INLINE void bc__amx_tile(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, float *y, int64_t ldy) {
+    const uint64_t bb = q8 ? 544 : 288;
+    int64_t b, nb = a->nb;
+    const int8_t *act = a->qs + tok0 * a->k;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    __m512 acc8 = acc0, acc9 = acc0, acc10 = acc0, acc11 = acc0, acc12 = acc0, acc13 = acc0, acc14 = acc0, acc15 = acc0;
+    /* Software pipeline: neither a tile load right after the vector stores that wrote its
+       data nor vector loads right after a tile store are forwarded, so q4_0 blocks are
+       split into a ring of buffers four blocks ahead, and each block's C is read one
+       block after it was stored. */
+    BC__ALIGN64 uint8_t ring[4][512];
+    BC__ALIGN64 int32_t cb[2][256];
+    if (!q8)
+        for (b = 0; b < 4 && b < nb; b++) bc__amx_b(0, g + (uint64_t)b * bb, ring[b]);
+    BC__AMX_MUL(0, 2, 4, 0);
+    for (b = 0; b < nb; b += 2) {
+        /* even block b is in C0 */
+        if (b + 1 < nb) BC__AMX_MUL(1, 3, 5, b + 1);
+        _tile_stored(0, cb[0], 64);
+        if (b > 0) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b - 1); }
+        if (b + 1 >= nb) { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); break; }
+        /* odd block b + 1 is in C1 */
+        if (b + 2 < nb) BC__AMX_MUL(0, 2, 4, b + 2);
+        _tile_stored(1, cb[1], 64);
+        { const int32_t *cbp = cb[0]; BC__AMX_FIN(b); }
+        if (b + 2 >= nb) { const int32_t *cbp = cb[1]; BC__AMX_FIN(b + 1); }
+    }
+#define BC__AMX_STORE(n) _mm512_storeu_ps(y + (tok0 + n) * ldy, acc##n);
+    BC__AMX_STORE(0) BC__AMX_STORE(1) BC__AMX_STORE(2) BC__AMX_STORE(3) BC__AMX_STORE(4) BC__AMX_STORE(5) BC__AMX_STORE(6) BC__AMX_STORE(7)
+    BC__AMX_STORE(8) BC__AMX_STORE(9) BC__AMX_STORE(10) BC__AMX_STORE(11) BC__AMX_STORE(12) BC__AMX_STORE(13) BC__AMX_STORE(14) BC__AMX_STORE(15)
+#undef BC__AMX_STORE
+}
+#undef BC__AMX_MUL
+#undef BC__AMX_FIN1
+#undef BC__AMX_FIN
+
+static void bc__amx_tile_any(int q8, const uint8_t *g, const bc__qact *a, int64_t tok0, float *y, int64_t ldy) {
+    if (q8) bc__amx_tile(1, g, a, tok0, y, ldy);
+    else bc__amx_tile(0, g, a, tok0, y, ldy);
+}
+#define BC__AMX_TOK 16
+#endif
+
+/* Work is handed out in units of BC__UNIT_ROWS output rows (all tokens): large enough
+   that a unit's weights, read once from memory, serve every token from cache. */
+#define BC__UNIT_ROWS 64
 
 typedef struct bc__mm_task {
     const bc__weight *w;
@@ -2120,50 +2629,72 @@ typedef struct bc__mm_task {
     bc__qact a;
     int64_t n_tok;
     float *y;
+    bc__counter units;
 } bc__mm_task;
 
-static void bc__matmul_tile(const bc__mm_task *t, int64_t r0, int64_t r1) {
+/* Rows r0..r1 of every token, one row at a time, from the file layout. */
+static void bc__matmul_rows(const bc__mm_task *t, int64_t r0, int64_t r1) {
     const bc__weight *w = t->w;
     int64_t tok, r, k = w->cols;
     for (tok = 0; tok < t->n_tok; tok++) {
         float *y = t->y + tok * w->rows;
         const float *x = t->x + tok * k;
-        for (r = r0; r < r1;) {
+        for (r = r0; r < r1; r++) {
             const uint8_t *row = BC__CAST(const uint8_t *, w->data) + (uint64_t)r * w->row_bytes;
-#ifdef BC__AVX2
-            if (w->type == BC_TYPE_Q4_0 || w->type == BC_TYPE_Q8_0) {
-                y[r++] = bc__dot_row_avx2(w->type, row, t->a.q + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb,
-                                          (uint64_t)bc_type_block_bytes(w->type));
-                continue;
-            }
             switch (w->type) {
-            case BC_TYPE_F16: y[r] = bc__dot_f16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_BF16: y[r] = bc__dot_bf16_avx2(BC__CAST(const uint16_t *, row), x, k); break;
-            default: y[r] = bc__dot_f32_avx2(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F32: y[r] = bc__vec_dot_f32(BC__CAST(const float *, row), x, k); break;
+            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32(BC__CAST(const uint16_t *, row), x, k); break;
+            case BC_TYPE_Q8_0: case BC_TYPE_Q4_0:
+                y[r] = bc__dot_q_row(w->type, row, t->a.qs + tok * k, t->a.d + tok * t->a.nb, t->a.dsum + tok * t->a.nb, t->a.nb);
+                break;
             }
-#else
-            switch (w->type) {
-            case BC_TYPE_F32: y[r] = bc__vec_dot_f32_ref(BC__CAST(const float *, row), x, k); break;
-            case BC_TYPE_F16: y[r] = bc__vec_dot_f16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_BF16: y[r] = bc__vec_dot_bf16_f32_ref(BC__CAST(const uint16_t *, row), x, k); break;
-            case BC_TYPE_Q8_0: y[r] = bc__vec_dot_q8_0_q8_0_ref(BC__CAST(const bc_block_q8_0 *, row), t->a.q + tok * t->a.nb, k); break;
-            case BC_TYPE_Q4_0: y[r] = bc__vec_dot_q4_0_q8_0_ref(BC__CAST(const bc_block_q4_0 *, row), t->a.q + tok * t->a.nb, k); break;
-            }
-#endif
-            r++;
         }
     }
 }
 
-/* Each thread takes a contiguous range of whole tiles. */
-static void bc__matmul_worker(void *arg, int ith, int nth) {
-    const bc__mm_task *t = BC__CAST(const bc__mm_task *, arg);
-    int64_t tiles = (t->w->rows + BC__ROW_TILE - 1) / BC__ROW_TILE;
-    int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth, i;
-    for (i = t0; i < t1; i++) {
-        int64_t r0 = i * BC__ROW_TILE, r1 = r0 + BC__ROW_TILE < t->w->rows ? r0 + BC__ROW_TILE : t->w->rows;
-        bc__matmul_tile(t, r0, r1);
+static void bc__matmul_unit(const bc__mm_task *t, int64_t r0, int64_t r1) {
+#ifdef BC__AVX512
+    const bc__weight *w = t->w;
+    int64_t packed_rows = w->packed ? w->rows / BC__PACK_ROWS * BC__PACK_ROWS : 0;
+    if (r0 < packed_rows) {
+        int64_t tok0, g, g0 = r0 / BC__PACK_ROWS, g1 = (r1 < packed_rows ? r1 : packed_rows) / BC__PACK_ROWS;
+        uint64_t gbytes = (uint64_t)BC__PACK_ROWS * w->row_bytes;
+        tok0 = 0;
+#ifdef BC__AMX
+        if (w->amx)
+            for (; tok0 + BC__AMX_TOK <= t->n_tok; tok0 += BC__AMX_TOK)
+                for (g = g0; g < g1; g++)
+                    bc__amx_tile_any(w->type == BC_TYPE_Q8_0, BC__CAST(const uint8_t *, w->packed) + (uint64_t)g * gbytes, &t->a, tok0,
+                                     t->y + g * BC__PACK_ROWS, w->rows);
+#endif
+        for (; tok0 < t->n_tok; tok0 += BC__TOK_TILE) {
+            int T = (int)(t->n_tok - tok0 < BC__TOK_TILE ? t->n_tok - tok0 : BC__TOK_TILE);
+            for (g = g0; g < g1; g++)
+                bc__x16_tile_any(w->type == BC_TYPE_Q8_0, BC__CAST(const uint8_t *, w->packed) + (uint64_t)g * gbytes, &t->a, tok0, T,
+                                 t->y + g * BC__PACK_ROWS, w->rows);
+        }
+        r0 = g1 * BC__PACK_ROWS;
     }
+#endif
+    if (r0 < r1) bc__matmul_rows(t, r0, r1);
+}
+
+static void bc__matmul_worker(void *arg, int ith, int nth) {
+    bc__mm_task *t = BC__CAST(bc__mm_task *, arg);
+    int64_t n_units = (t->w->rows + BC__UNIT_ROWS - 1) / BC__UNIT_ROWS, u;
+    (void)ith;
+    (void)nth;
+#ifdef BC__AMX
+    if (t->w->amx && t->n_tok >= BC__AMX_TOK) bc__amx_begin();
+#endif
+    while ((u = bc__claim(&t->units)) < n_units) {
+        int64_t r0 = u * BC__UNIT_ROWS, r1 = r0 + BC__UNIT_ROWS < t->w->rows ? r0 + BC__UNIT_ROWS : t->w->rows;
+        bc__matmul_unit(t, r0, r1);
+    }
+#ifdef BC__AMX
+    if (t->w->amx && t->n_tok >= BC__AMX_TOK) _tile_release();
+#endif
 }
 
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok: x is [n_tok][cols], y is [n_tok][rows].
@@ -2178,7 +2709,7 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
     t.x = x;
     t.n_tok = n_tok;
     t.y = y;
-    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(x, n_tok, w->cols, scratch, &t.a);
+    if (w->type == BC_TYPE_Q8_0 || w->type == BC_TYPE_Q4_0) bc__quantize_activations(pool, x, n_tok, w->cols, w->type == BC_TYPE_Q4_0 ? 8.0f : 128.0f, scratch, &t.a);
     bc__pool_run(pool, bc__matmul_worker, &t);
 #endif
 }
@@ -2192,7 +2723,7 @@ static void bc__matmul(bc__pool *pool, const bc__weight *w, const float *x, int6
 BC_API const char *bc_build_info(void) {
 #if defined(BC_FORCE_SCALAR)
     return BC_VERSION_STRING " scalar (BC_FORCE_SCALAR)" BC__THREADS_INFO;
-#elif defined(BC__AVX2)
+#elif defined(BC__ISA_DOT)
     return BC_VERSION_STRING " " BC__ISA_DOT BC__THREADS_INFO;
 #else
     return BC_VERSION_STRING " scalar" BC__THREADS_INFO;
@@ -3000,6 +3531,31 @@ static bc_result bc__model_norm_head(bc_model *m, bc_error *err) {
     return BC_OK;
 }
 
+/* Matrix weights repacked for the SIMD kernels where the build has them (section 5);
+   the mapped file pages of packed rows are released, so memory stays at one copy. */
+static bc_result bc__model_pack_weights(bc_model *m, bc_error *err) {
+    int l, release = m->gguf.owned_kind_ == 2;
+    bc_result r = bc__weight_pack(&m->output, release, err);
+    for (l = 0; r == BC_OK && l < m->hp.n_layer; l++) {
+        bc__layer *L = &m->layers[l];
+        bc__weight *ws[7];
+        int i;
+        ws[0] = &L->wq; ws[1] = &L->wk; ws[2] = &L->wv; ws[3] = &L->wo; ws[4] = &L->gate; ws[5] = &L->up; ws[6] = &L->down;
+        for (i = 0; r == BC_OK && i < 7; i++) r = bc__weight_pack(ws[i], release, err);
+    }
+    return r;
+}
+
+static void bc__model_unpack_weights(bc_model *m) {
+    int l;
+    bc__weight_unpack(&m->output);
+    for (l = 0; m->layers && l < m->hp.n_layer; l++) {
+        bc__layer *L = &m->layers[l];
+        bc__weight_unpack(&L->wq); bc__weight_unpack(&L->wk); bc__weight_unpack(&L->wv); bc__weight_unpack(&L->wo);
+        bc__weight_unpack(&L->gate); bc__weight_unpack(&L->up); bc__weight_unpack(&L->down);
+    }
+}
+
 static bc_result bc__model_tensors(bc_model *m, bc_error *err) {
     const bc_hparams *hp = &m->hp;
     char name[96];
@@ -3028,6 +3584,7 @@ static bc_result bc__model_tensors(bc_model *m, bc_error *err) {
         BC__W("ffn_down.weight", hp->n_ff, hp->n_embd, &L->down);
 #undef BC__W
     }
+    if ((r = bc__model_pack_weights(m, err)) != BC_OK) return r;
     m->alibi_slopes = BC__CAST(float *, bc__calloc((uint64_t)hp->n_head, sizeof(float)));
     m->inv_freq = BC__CAST(float *, bc__calloc((uint64_t)hd / 2, sizeof(float)));
     if (!m->alibi_slopes || !m->inv_freq) return bc__fail(err, BC_ERR_NOMEM, "out of memory");
@@ -3085,6 +3642,7 @@ BC_API bc_result bc_model_load(bc_model **out, const char *path, const bc_model_
 BC_API void bc_model_free(bc_model *m) {
     if (!m) return;
     bc_tokenizer_free(m->tok);
+    bc__model_unpack_weights(m);
     bc__free(m->layers);
     bc__free(m->out_scale);
     bc__free(m->alibi_slopes);
@@ -3109,6 +3667,8 @@ BC_API bc_result bc_model_tensor(const bc_model *m, const char *name, bc_tensor_
 
 /* --- context: KV cache and scratch, allocated once --------------------------- */
 
+#define BC__ATT_QB 8              /* query tokens per attention step */
+
 struct bc_context {
     const bc_model *m;
     int32_t n_ctx, n_batch, n_past, n_threads;
@@ -3116,7 +3676,7 @@ struct bc_context {
     bc__pool *pool;
     void *k_cache, *v_cache;  /* [n_layer][n_ctx][n_embd], f32 or f16 */
     float *x, *xb, *q, *k, *v, *att_out, *ffn_a, *ffn_b; /* [n_batch][width] */
-    float *scores;            /* [n_threads][n_ctx] */
+    float *scores;            /* [n_threads][BC__ATT_QB][n_ctx] */
     float *rope_cs;           /* [n_batch][head_dim]: cos, sin pairs of each position in the chunk */
     float *logits;            /* [n_vocab], the last position */
     int32_t *ids;             /* [n_ctx]: the tokens in the cache, the repetition penalty's history */
@@ -3175,7 +3735,7 @@ BC_API bc_result bc_context_create(bc_context **out, const bc_model *m, const bc
     c->att_out = BC__CAST(float *, bc__malloc(bat * e * 4));
     c->ffn_a = BC__CAST(float *, bc__malloc(bat * ffn * 4));
     c->ffn_b = BC__CAST(float *, bc__malloc(bat * ffn * 4));
-    c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * (uint64_t)c->n_ctx * 4));
+    c->scores = BC__CAST(float *, bc__malloc((uint64_t)c->n_threads * BC__ATT_QB * (uint64_t)c->n_ctx * 4));
     c->logits = BC__CAST(float *, bc__malloc((uint64_t)hp->n_vocab * 4));
     c->mm_scratch = bc__malloc(scr);
     c->ids = BC__CAST(int32_t *, bc__malloc((uint64_t)c->n_ctx * 4));
@@ -3273,31 +3833,21 @@ typedef struct bc__attn_task {
 } bc__attn_task;
 
 static float bc__kv_dot(const bc_context *c, const void *cache, int64_t off, const float *q, int hd) {
-    int i;
-    float s = 0.0f;
-    if (c->kv_f16) {
-        const uint16_t *k = BC__CAST(const uint16_t *, cache) + off;
-        for (i = 0; i < hd; i++) s += q[i] * bc_fp16_to_f32(k[i]);
-    } else {
-        const float *k = BC__CAST(const float *, cache) + off;
-        for (i = 0; i < hd; i++) s += q[i] * k[i];
-    }
-    return s;
+    if (c->kv_f16) return bc__vec_dot_f16_f32(BC__CAST(const uint16_t *, cache) + off, q, hd);
+    return bc__vec_dot_f32(BC__CAST(const float *, cache) + off, q, hd);
 }
 
 static void bc__kv_axpy(const bc_context *c, const void *cache, int64_t off, float a, float *out, int hd) {
-    int i;
-    if (c->kv_f16) {
-        const uint16_t *v = BC__CAST(const uint16_t *, cache) + off;
-        for (i = 0; i < hd; i++) out[i] += a * bc_fp16_to_f32(v[i]);
-    } else {
-        const float *v = BC__CAST(const float *, cache) + off;
-        for (i = 0; i < hd; i++) out[i] += a * v[i];
-    }
+    if (c->kv_f16) bc__vec_mad_f16(out, BC__CAST(const uint16_t *, cache) + off, a, hd);
+    else bc__vec_mad_f32(out, BC__CAST(const float *, cache) + off, a, hd);
 }
 
-/* softmax(q k^T / sqrt(d) + mask [+ alibi]) v for one (token, head) pair per step;
-   pairs are shared out among the threads. */
+/* softmax(q k^T / sqrt(d) + mask [+ alibi]) v, for a block of up to BC__ATT_QB query
+   tokens of one head per step, so each cached key and value row is read once per block
+   rather than once per query (prefill was bound by that traffic); each query's numbers
+   are computed in the same order whatever block it falls in. Blocks are shared out among
+   the threads. */
+
 static void bc__attention_rows(void *arg, int ith, int nth) {
     const bc__attn_task *t = BC__CAST(const bc__attn_task *, arg);
     bc_context *c = t->c;
@@ -3305,27 +3855,43 @@ static void bc__attention_rows(void *arg, int ith, int nth) {
     const bc_hparams *hp = &m->hp;
     int n_head = hp->n_head, hd = hp->n_embd / hp->n_head;
     int64_t e = hp->n_embd, layer_off = (int64_t)t->layer * c->n_ctx * e;
-    float *scores = c->scores + (int64_t)ith * c->n_ctx;
+    float *scores = c->scores + (int64_t)ith * BC__ATT_QB * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
-    int64_t pair, n_pairs = (int64_t)t->n_tok * n_head;
-    for (pair = ith; pair < n_pairs; pair += nth) {
-        int32_t tok = (int32_t)(pair / n_head), h = (int32_t)(pair % n_head);
-        int32_t qpos = t->pos0 + tok, j;
-        const float *q = c->q + (int64_t)tok * e + (int64_t)h * hd;
-        float *out = c->att_out + (int64_t)tok * e + (int64_t)h * hd;
-        float mx = -FLT_MAX, sum = 0.0f, slope = hp->pos_encoding == BC_POS_ALIBI ? m->alibi_slopes[h] : 0.0f;
-        for (j = 0; j <= qpos; j++) {
-            /* ALiBi adds slope * key position; slope * (j - i) differs by a constant per row */
-            float s = bc__kv_dot(c, c->k_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, q, hd) * scale + slope * (float)(j - qpos);
-            scores[j] = s;
-            if (s > mx) mx = s;
+    int64_t unit, n_units = (int64_t)((t->n_tok + BC__ATT_QB - 1) / BC__ATT_QB) * n_head;
+    for (unit = ith; unit < n_units; unit += nth) {
+        int32_t h = (int32_t)(unit % n_head), t0 = (int32_t)(unit / n_head) * BC__ATT_QB;
+        int32_t nq = t->n_tok - t0 < BC__ATT_QB ? t->n_tok - t0 : BC__ATT_QB, i, j, jmax = t->pos0 + t0 + nq - 1;
+        float mx[BC__ATT_QB], sum[BC__ATT_QB], slope = hp->pos_encoding == BC_POS_ALIBI ? m->alibi_slopes[h] : 0.0f;
+        for (i = 0; i < nq; i++) {
+            mx[i] = -FLT_MAX;
+            sum[i] = 0.0f;
+            memset(c->att_out + (int64_t)(t0 + i) * e + (int64_t)h * hd, 0, (size_t)hd * sizeof(float));
         }
-        for (j = 0; j <= qpos; j++) {
-            scores[j] = expf(scores[j] - mx);
-            sum += scores[j];
+        for (j = 0; j <= jmax; j++) {
+            int64_t off = layer_off + (int64_t)j * e + (int64_t)h * hd;
+            for (i = 0; i < nq; i++) {
+                int32_t qpos = t->pos0 + t0 + i;
+                float s;
+                if (j > qpos) continue;
+                /* ALiBi adds slope * key position; slope * (j - i) differs by a constant per row */
+                s = bc__kv_dot(c, c->k_cache, off, c->q + (int64_t)(t0 + i) * e + (int64_t)h * hd, hd) * scale + slope * (float)(j - qpos);
+                scores[(int64_t)i * c->n_ctx + j] = s;
+                if (s > mx[i]) mx[i] = s;
+            }
         }
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (j = 0; j <= qpos; j++) bc__kv_axpy(c, c->v_cache, layer_off + (int64_t)j * e + (int64_t)h * hd, scores[j] / sum, out, hd);
+        for (i = 0; i < nq; i++) {
+            float *sc = scores + (int64_t)i * c->n_ctx;
+            for (j = 0; j <= t->pos0 + t0 + i; j++) {
+                sc[j] = expf(sc[j] - mx[i]);
+                sum[i] += sc[j];
+            }
+        }
+        for (j = 0; j <= jmax; j++) {
+            int64_t off = layer_off + (int64_t)j * e + (int64_t)h * hd;
+            for (i = 0; i < nq; i++)
+                if (j <= t->pos0 + t0 + i)
+                    bc__kv_axpy(c, c->v_cache, off, scores[(int64_t)i * c->n_ctx + j] / sum[i], c->att_out + (int64_t)(t0 + i) * e + (int64_t)h * hd, hd);
+        }
     }
 }
 
