@@ -1694,6 +1694,13 @@ BC_API bc_result bc_dequantize_row(bc_type t, const void *x, float *y, int64_t n
    5. Kernels
    ========================================================================== */
 
+/* GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_*
+   helpers; the warning is about the header, not this code. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 /* --- thread pool ----------------------------------------------------------
    bc__pool_run(pool, fn, arg) runs fn(arg, ith, nth) on every worker, the caller being
    worker 0, and returns when all are done. Allocation-free after creation. */
@@ -2061,6 +2068,9 @@ static void bc__matmul_ref(bc__pool *pool, const bc__weight *w, const float *x, 
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__) && !defined(BC_NO_AMX)
 #define BC__AMX 1
 #include <sys/syscall.h>
+#if !defined(__cplusplus)
+long syscall(long number, ...); /* strict C99 headers hide it; glibc's own declaration matches */
+#endif
 #undef BC__ISA_DOT
 #define BC__ISA_DOT "avx512vnni+amx"
 #endif
@@ -2729,6 +2739,10 @@ BC_API const char *bc_build_info(void) {
     return BC_VERSION_STRING " scalar" BC__THREADS_INFO;
 #endif
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /* ==========================================================================
    6. Tokenizer
@@ -3533,9 +3547,15 @@ static bc_result bc__model_norm_head(bc_model *m, bc_error *err) {
 
 /* Matrix weights repacked for the SIMD kernels where the build has them (section 5);
    the mapped file pages of packed rows are released, so memory stays at one copy. */
+/* Repacking costs a second copy of the weights unless the source pages can be handed back,
+   which only a file mapping allows: models read into memory or given as a caller's buffer
+   (BC_NO_MMAP, microcontroller builds) keep the file layout and the row kernels, so their
+   memory stays one copy. */
 static bc_result bc__model_pack_weights(bc_model *m, bc_error *err) {
     int l, release = m->gguf.owned_kind_ == 2;
-    bc_result r = bc__weight_pack(&m->output, release, err);
+    bc_result r;
+    if (!release) return BC_OK;
+    r = bc__weight_pack(&m->output, release, err);
     for (l = 0; r == BC_OK && l < m->hp.n_layer; l++) {
         bc__layer *L = &m->layers[l];
         bc__weight *ws[7];
