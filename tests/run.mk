@@ -10,7 +10,7 @@ $(BUILD)/tiny-%.gguf: $(BUILD)/baichuan-convert $(wildcard examples/tiny/*)
 BENCH_MODEL ?= $(BUILD)/bench-7b-q4_0.gguf
 bench: $(BUILD)/baichuan-bench $(BUILD)/baichuan-convert
 	@test -f $(BENCH_MODEL) || $(BUILD)/baichuan-convert --synthetic 7b --type q4_0 -o $(BENCH_MODEL)
-	$(BUILD)/baichuan-bench -m $(BENCH_MODEL) -t 2 -p 64 -n 32 -r 3
+	$(BUILD)/baichuan-bench -m $(BENCH_MODEL) -t 2 -p 512 -n 128 -r 3
 
 # the bundled model in every type the perplexity test compares
 TEST_DATA += $(BUILD)/tiny-f32.gguf $(BUILD)/tiny-q8_0.gguf $(BUILD)/tiny-q4_0.gguf
